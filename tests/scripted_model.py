@@ -1,0 +1,63 @@
+"""A scripted `ChatModel` for agent tests: a word-level tokenizer and replies chosen by the test."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from memocr.models.base import ChatModel, Completion, Message, Usage, content_parts, message_images
+
+
+class WordTokenizer:
+    """One token per whitespace-separated word; decoding joins words with single spaces."""
+
+    def __init__(self) -> None:
+        self.vocabulary: dict[str, int] = {}
+        self.words: list[str] = []
+
+    def encode(self, text: str) -> list[int]:
+        ids = []
+        for word in text.split():
+            if word not in self.vocabulary:
+                self.vocabulary[word] = len(self.words)
+                self.words.append(word)
+            ids.append(self.vocabulary[word])
+        return ids
+
+    def decode(self, ids: list[int]) -> str:
+        return " ".join(self.words[i] for i in ids)
+
+
+Reply = Callable[[str, list], str]
+"""``reply(prompt_text, images) -> response text``."""
+
+
+class ScriptedModel(ChatModel):
+    """Records every call; answers with ``reply(prompt, images)``."""
+
+    def __init__(self, reply: Reply, name: str = "scripted") -> None:
+        self.name = name
+        self.reply = reply
+        self.calls: list[dict] = []
+        self._tokenizer = WordTokenizer()
+
+    @property
+    def tokenizer(self) -> WordTokenizer:
+        return self._tokenizer
+
+    async def chat(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> Completion:
+        started = time.perf_counter()
+        prompt = "".join(p["text"] for m in messages for p in content_parts(m) if p["type"] == "text")
+        images = message_images(messages)
+        self.calls.append({"prompt": prompt, "images": images, "max_tokens": max_tokens})
+        text = self.reply(prompt, images)
+        usage = Usage(prompt_tokens=len(prompt.split()), completion_tokens=len(text.split()))
+        return Completion(text=text, usage=usage, seconds=time.perf_counter() - started)

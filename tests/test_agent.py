@@ -1,0 +1,174 @@
+"""The memory agent's loop, modes and budgets, with a scripted model and the real renderer."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import numpy as np
+import pytest
+
+from memocr.agent import AgentSettings, MemoryAgent, Question
+from memocr.budget import visual_tokens
+from memocr.prompts import DRAFT_MARKDOWN_LAYOUT, DRAFT_MARKDOWN_PLAIN, INITIAL_MEMORY
+from memocr.render import AsyncRenderer
+from memocr.trace import TraceWriter, read_traces
+from scripted_model import ScriptedModel
+
+DOCUMENT = " ".join(f"w{i}" for i in range(23))  # 23 tokens for the word tokenizer
+
+
+def drafting_reply(prompt: str, images: list) -> str:
+    """Draft: a heading naming the last word of the chunk; answer: the memory's heading, boxed."""
+    if "<article>" in prompt or "<section>" in prompt:
+        chunk = re.search(r"<(article|section)>\n(.*?)\n</\1>", prompt, re.S).group(2)
+        return f"```markdown\n# Seen {chunk.split()[-1]}\n\nsome **details**\n```"
+    return "The answer is \\boxed{w22}"
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+async def answer_with_renderer(model, settings, question, budgets):
+    async with AsyncRenderer(pages=1) as renderer:
+        agent = MemoryAgent(model, settings, renderer)
+        return await agent.answer(question, budgets)
+
+
+def test_chunks_are_drafted_in_order_and_each_memory_overwrites_the_last():
+    model = ScriptedModel(drafting_reply)
+    settings = AgentSettings(mode="visual", chunk_tokens=5)
+    trace = run(answer_with_renderer(model, settings, Question(DOCUMENT, "Which word is last?"), [64]))
+
+    drafts = [call for call in model.calls if "<article>" in call["prompt"]]
+    assert len(drafts) == 5 == len(trace.steps)
+    assert [step.chunk_tokens for step in trace.steps] == [5, 5, 5, 5, 3]
+    assert f"<memory>\n{INITIAL_MEMORY}\n</memory>" in drafts[0]["prompt"]
+    for previous, call in zip(trace.steps, drafts[1:], strict=False):
+        assert f"<memory>\n{previous.memory}\n</memory>" in call["prompt"]
+    assert "<article>\nw0 w1 w2 w3 w4\n</article>" in drafts[0]["prompt"]
+    assert "Which word is last?" in drafts[0]["prompt"]
+    # The wrapping fence is stripped; the final memory is the last draft.
+    assert trace.final_memory == "# Seen w22\n\nsome **details**"
+    assert all(call["max_tokens"] == settings.max_memory_tokens for call in drafts)
+    assert trace.document_tokens == 23
+
+
+def test_one_drafting_pass_serves_every_budget_within_its_token_budget():
+    model = ScriptedModel(drafting_reply)
+    budgets = [1024, 256, 64, 16, 4, 1]
+    settings = AgentSettings(mode="visual", chunk_tokens=10)
+    trace = run(answer_with_renderer(model, settings, Question(DOCUMENT, "q?"), budgets))
+
+    drafts = [call for call in model.calls if "<article>" in call["prompt"]]
+    answers = [call for call in model.calls if "<article>" not in call["prompt"]]
+    assert len(drafts) == 3 and len(answers) == len(budgets)
+    assert [answer.budget for answer in trace.answers] == budgets
+    for answer in trace.answers:
+        assert answer.answer == "w22"
+        assert answer.visual_tokens == visual_tokens(answer.image_width, answer.image_height) <= answer.budget
+        assert answer.image.size == (answer.image_width, answer.image_height)
+    # The answer turn sees the image and the question only, never the memory text.
+    for call in answers:
+        assert len(call["images"]) == 1 and "Seen w22" not in call["prompt"]
+        assert "<problem>\nq?\n</problem>" in call["prompt"]
+    sent_sizes = sorted(call["images"][0].size for call in answers)
+    assert sent_sizes == sorted((a.image_width, a.image_height) for a in trace.answers)
+    assert trace.render is not None and trace.render.width > 0 and trace.render.clipped_px == 0
+
+
+def test_text_mode_shows_the_first_b_tokens_of_the_memory_and_no_image():
+    memory = " ".join(f"m{i}" for i in range(40))
+    model = ScriptedModel(lambda prompt, images: memory if "<section>" in prompt else "\\boxed{m0}")
+    agent = MemoryAgent(model, AgentSettings(mode="text", chunk_tokens=50))
+    trace = run(agent.answer(Question(DOCUMENT, "q?"), [16, 64]))
+
+    answer_calls = [call for call in model.calls if "<section>" not in call["prompt"]]
+    by_budget = {answer.budget: answer for answer in trace.answers}
+    assert by_budget[16].memory_tokens == 16 and by_budget[64].memory_tokens == 40
+    prompts = {len(re.findall(r"\bm\d+\b", call["prompt"])): call for call in answer_calls}
+    assert set(prompts) == {16, 40}
+    assert "m15" in prompts[16]["prompt"] and "m16" not in prompts[16]["prompt"]
+    assert all(not call["images"] for call in model.calls)
+    assert trace.render is None and by_budget[16].visual_tokens is None
+
+
+def test_plain_mode_drafts_without_layout_instructions():
+    model = ScriptedModel(drafting_reply)
+    run(
+        answer_with_renderer(
+            model, AgentSettings(mode="visual-plain", chunk_tokens=50), Question(DOCUMENT, "q"), [64]
+        )
+    )
+    draft = model.calls[0]["prompt"]
+    assert DRAFT_MARKDOWN_PLAIN.text.split("{memory}")[1].split("The updated")[0].strip() in draft
+    assert "headings near the top" not in draft
+
+    layout = ScriptedModel(drafting_reply)
+    run(
+        answer_with_renderer(
+            layout, AgentSettings(mode="visual", chunk_tokens=50), Question(DOCUMENT, "q"), [64]
+        )
+    )
+    assert "headings near the top" in layout.calls[0]["prompt"]
+    assert DRAFT_MARKDOWN_LAYOUT.name != DRAFT_MARKDOWN_PLAIN.name
+
+
+def test_html_mode_renders_the_memory_as_html():
+    html = '```html\n<h1 style="color:#ff0000">Kestrel Ford</h1>\n```'
+    model = ScriptedModel(lambda prompt, images: html if "<article>" in prompt else "\\boxed{Kestrel Ford}")
+    trace = run(
+        answer_with_renderer(
+            model, AgentSettings(mode="visual-html", chunk_tokens=50), Question(DOCUMENT, "q"), [1024]
+        )
+    )
+    assert "```html" in model.calls[0]["prompt"]
+    pixels = np.asarray(trace.render.image.convert("RGB")).reshape(-1, 3).astype(int)
+    red = (pixels[:, 0] > 200) & (pixels[:, 1] < 60) & (pixels[:, 2] < 60)
+    assert red.sum() > 100  # the heading is drawn in red, not shown as source code
+    assert trace.render.input_format == "html"
+    assert trace.answers[0].answer == "Kestrel Ford"
+
+
+def test_think_blocks_are_dropped_from_the_memory():
+    model = ScriptedModel(
+        lambda prompt, images: "<think>plan</think>\n# Memory" if "<section>" in prompt else "x"
+    )
+    trace = run(
+        MemoryAgent(model, AgentSettings(mode="text", chunk_tokens=50)).answer(Question(DOCUMENT, "q"), [8])
+    )
+    assert trace.final_memory == "# Memory"
+    assert trace.answers[0].answer is None
+
+
+def test_many_questions_at_once_keep_their_order_and_are_saved_as_they_finish(tmp_path):
+    model = ScriptedModel(drafting_reply)
+    writer = TraceWriter(tmp_path)
+    questions = [Question(DOCUMENT, f"question {i}?", question_id=f"q{i}", golds=["w22"]) for i in range(4)]
+
+    async def go():
+        async with AsyncRenderer(pages=2) as renderer:
+            agent = MemoryAgent(model, AgentSettings(chunk_tokens=12), renderer)
+            return await agent.answer_many(questions, [64, 16], concurrency=3, on_done=writer.write)
+
+    traces = run(go())
+    assert [trace.question_id for trace in traces] == ["q0", "q1", "q2", "q3"]
+    saved = {trace.question_id: trace for trace in read_traces(tmp_path / "traces.jsonl")}
+    assert set(saved) == {"q0", "q1", "q2", "q3"}
+    again = saved["q2"]
+    assert again.answer_for(16).answer == "w22" and again.golds == ["w22"]
+    assert (tmp_path / again.render.image_path).exists()
+    assert (tmp_path / again.answer_for(64).image_path).exists()
+    assert again.steps[0].memory == traces[2].steps[0].memory
+
+
+def test_visual_modes_require_a_renderer_and_budgets_are_checked():
+    model = ScriptedModel(drafting_reply)
+    with pytest.raises(ValueError, match="renderer"):
+        MemoryAgent(model, AgentSettings(mode="visual"))
+    agent = MemoryAgent(model, AgentSettings(mode="text"))
+    with pytest.raises(ValueError, match="budget"):
+        run(agent.answer(Question(DOCUMENT, "q"), [0]))
+    with pytest.raises(ValueError, match="mode"):
+        AgentSettings(mode="pictures")
