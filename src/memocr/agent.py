@@ -115,7 +115,11 @@ class MemoryAgent:
         budgets: Sequence[int],
         progress: ProgressCallback | None = None,
     ) -> Trace:
-        """Draft once over the whole document, then answer once per budget."""
+        """Draft once over the whole document, then answer once per budget.
+
+        Budgets are answered one after the other so that every recorded time is the call's own;
+        `answer_many` is where questions overlap.
+        """
         budgets = [validate_budget(budget) for budget in budgets]
         if not budgets:
             raise ValueError("give at least one budget")
@@ -135,14 +139,10 @@ class MemoryAgent:
         if self.mode.input_format is not None:
             render = await self._render(memory)
             timings["render"] = render.seconds
-            answers = await asyncio.gather(
-                *(self._answer_from_image(question.question, render, budget) for budget in budgets)
-            )
+            answers = [await self._answer_from_image(question.question, render, budget) for budget in budgets]
             timings["fit"] = sum(answer.fit_seconds or 0.0 for answer in answers)
         else:
-            answers = await asyncio.gather(
-                *(self._answer_from_text(question.question, memory, budget) for budget in budgets)
-            )
+            answers = [await self._answer_from_text(question.question, memory, budget) for budget in budgets]
         timings["answering"] = sum(answer.answer_seconds for answer in answers)
 
         return Trace(
@@ -159,7 +159,7 @@ class MemoryAgent:
             steps=steps,
             final_memory=memory,
             render=render,
-            answers=list(answers),
+            answers=answers,
             seconds=time.perf_counter() - started,
             timings=timings,
             golds=question.golds,

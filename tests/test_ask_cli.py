@@ -1,0 +1,133 @@
+"""`memocr ask` end to end: the embedded default, a tiny Qwen2.5-VL through transformers, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tiny_models import build_tiny_qwen2_5_vl
+
+from memocr.cli import main
+
+QUESTION = "Who designed the library?"
+DOCUMENT = (
+    "The harbour town grew around its fish market. " * 40
+    + "The library was designed by Ines Varga. "
+    + "The tide mill was rebuilt twice after storms. " * 40
+    + "Ines Varga was born in Kestrel Ford. "
+    + "The lighthouse keeper kept a log of every ship. " * 40
+)
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("doc") / "town.md"
+    path.write_text(DOCUMENT, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_vlm(tmp_path_factory) -> Path:
+    return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("tiny-vlm"))
+
+
+def ask(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "memocr.cli", "ask", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+def read_trace(trace_dir: Path) -> dict:
+    (line,) = (trace_dir / "traces.jsonl").read_text().splitlines()
+    return json.loads(line)
+
+
+def test_embedded_default_answers_at_every_budget_and_writes_the_trace(document, tmp_path):
+    budgets = ["1024", "256", "64", "16"]
+    result = ask(
+        "--doc", str(document), "--question", QUESTION, "--chunk-tokens", "300",
+        "--max-memory-tokens", "96", "--max-answer-tokens", "32",
+        *[arg for b in budgets for arg in ("--budget", b)], "--trace-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for budget in budgets:
+        assert f"budget {int(budget):>5}:" in result.stdout
+    trace = read_trace(tmp_path)
+    assert trace["model"] == "embedded" and trace["mode"] == "visual"
+    assert len(trace["steps"]) >= 3
+    assert [a["budget"] for a in trace["answers"]] == [1024, 256, 64, 16]
+    for answer in trace["answers"]:
+        assert answer["visual_tokens"] <= answer["budget"]
+        assert answer["ocr_text"] is not None
+        assert (tmp_path / answer["image_path"]).is_file()
+    assert (tmp_path / trace["render"]["image_path"]).is_file()
+    assert (tmp_path / "ask" / "memory.md").read_text() == trace["final_memory"]
+
+
+def test_tiny_qwen2_5_vl_through_transformers_counts_its_image_tokens(document, tiny_vlm, tmp_path):
+    result = ask(
+        "--doc", str(document), "--question", QUESTION, "--model", f"hf://{tiny_vlm}",
+        "--chunk-tokens", "2000", "--max-memory-tokens", "16", "--max-answer-tokens", "8",
+        "--budget", "64", "--budget", "16", "--trace-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    trace = read_trace(tmp_path)
+    assert trace["model"].startswith("hf://")
+    for answer in trace["answers"]:
+        # The model's own count of image tokens is the count the budget promised.
+        assert answer["reported_image_tokens"] == answer["visual_tokens"] <= answer["budget"]
+
+
+@pytest.mark.parametrize("mode", ["text", "visual-plain", "visual-html"])
+def test_other_modes_run_through_the_cli(document, tiny_vlm, tmp_path, mode):
+    result = ask(
+        "--doc", str(document), "--question", QUESTION, "--model", f"hf://{tiny_vlm}", "--mode", mode,
+        "--chunk-tokens", "4000", "--max-memory-tokens", "8", "--max-answer-tokens", "4",
+        "--budget", "32", "--trace-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    trace = read_trace(tmp_path)
+    assert trace["mode"] == mode
+    assert (trace["render"] is None) == (mode == "text")
+
+
+def run_main(capsys, *args: str) -> tuple[int, str]:
+    code = main(["ask", *args])
+    return code, capsys.readouterr().err
+
+
+def test_bad_input_gives_one_clear_message_and_exit_code_2(document, tmp_path, capsys):
+    empty = tmp_path / "empty.md"
+    empty.write_text("  \n")
+    latin1 = tmp_path / "latin1.md"
+    latin1.write_bytes("caf\xe9".encode("latin-1"))
+    cases = [
+        (("--doc", str(tmp_path / "missing.md"), "--question", "q"), "cannot read document"),
+        (("--doc", str(empty), "--question", "q"), "is empty"),
+        (("--doc", str(latin1), "--question", "q"), "not UTF-8"),
+        (("--doc", str(document), "--question", "  "), "question is empty"),
+        (("--doc", str(document), "--question", "q", "--budget", "0"), "at least 1"),
+        (("--doc", str(document), "--question", "q", "--model", "telepathy://x"), "telepathy"),
+        (("--question", "q"), "no document"),
+    ]
+    for args, message in cases:
+        code, err = run_main(capsys, *args)
+        assert code == 2, args
+        assert message in err and "Traceback" not in err, (args, err)
+
+
+def test_unreachable_server_is_one_clear_message(document, capsys):
+    code, err = run_main(
+        capsys, "--doc", str(document), "--question", "q", "--model", "openai://127.0.0.1:9/v1?model=m"
+    )
+    assert code == 2
+    assert "127.0.0.1:9" in err and "Traceback" not in err
+
+
+def test_non_integer_budget_is_refused_by_the_parser():
+    result = ask("--doc", "x.md", "--question", "q", "--budget", "1.5")
+    assert result.returncode == 2
+    assert "invalid int value" in result.stderr and "Traceback" not in result.stderr
