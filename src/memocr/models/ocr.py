@@ -1,0 +1,118 @@
+"""OCR in front of a text model: the CPU stand-in for a vision-language model.
+
+No small VLM can be installed offline, so the embedded default reads each memory image with
+`rapidocr` (PP-OCRv6 models shipped inside the wheel) and hands the text it read to a text model.
+This is NOT MemOCR-7B and does not see layout the way a VLM does. What it shares with a VLM is the
+property the method relies on: when the image is shrunk to a smaller visual-token budget, small body
+text becomes unreadable first and large bold headings survive longest, so answers degrade the same
+way as the budget falls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import statistics
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from memocr.models.base import ChatModel, Completion, Message, Tokenizer, content_parts
+
+OCR_OPEN = "[Text read from the image]"
+OCR_CLOSE = "[End of image text]"
+OCR_NOTHING = "(no legible text)"
+
+_engine_lock = threading.Lock()
+
+
+@functools.cache
+def _engine() -> Any:
+    """One rapidocr engine per process: importing and loading its ONNX models costs over a second."""
+    from rapidocr import RapidOCR
+
+    return RapidOCR(params={"Global.log_level": "error"})  # it warns on every image with no text
+
+
+def read_image(image: Image.Image) -> str:
+    """The text in `image`, one line per visual line, top to bottom and left to right."""
+    array = np.asarray(image.convert("RGB"))
+    with _engine_lock:  # the engine keeps per-call state; one image at a time
+        result = _engine()(array)
+    if result.boxes is None or not result.txts:
+        return ""
+    return "\n".join(_reading_order(result.boxes, result.txts))
+
+
+def _reading_order(boxes: Any, texts: tuple[str, ...]) -> list[str]:
+    """Group detected boxes into lines (vertical centres closer than half a box height), order lines
+    top to bottom and boxes within a line left to right."""
+    items = []
+    for box, text in zip(boxes, texts, strict=True):
+        ys = [point[1] for point in box]
+        xs = [point[0] for point in box]
+        items.append(((min(ys) + max(ys)) / 2, min(xs), max(ys) - min(ys), text))
+    items.sort()
+    tolerance = statistics.median(height for _, _, height, _ in items) / 2
+    lines: list[list[tuple[float, float, float, str]]] = []
+    for item in items:
+        if lines and item[0] - lines[-1][0][0] <= tolerance:
+            lines[-1].append(item)
+        else:
+            lines.append([item])
+    return [" ".join(text for _, _, _, text in sorted(line, key=lambda item: item[1])) for line in lines]
+
+
+class OcrReader(ChatModel):
+    """A `ChatModel` that replaces every image part with the text OCR reads from it, then asks
+    `text_model`. A CPU stand-in for a VLM (see the module docstring), not a real one."""
+
+    def __init__(self, text_model: ChatModel):
+        self.text_model = text_model
+        self.name = f"ocr+{text_model.name}"
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return self.text_model.tokenizer
+
+    async def chat(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> Completion:
+        started = time.perf_counter()
+        read: list[str] = []
+        text_messages = []
+        for message in messages:
+            if isinstance(message["content"], str):
+                text_messages.append(message)
+                continue
+            parts = []
+            for part in content_parts(message):
+                if part["type"] == "image":
+                    text = await asyncio.to_thread(read_image, part["image"])
+                    read.append(text)
+                    part = {"type": "text", "text": f"{OCR_OPEN}\n{text or OCR_NOTHING}\n{OCR_CLOSE}\n"}
+                parts.append(part)
+            text_messages.append({**message, "content": parts})
+        ocr_seconds = time.perf_counter() - started
+        completion = await self.text_model.chat(
+            text_messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed
+        )
+        if read:
+            # No VLM saw the image, so no visual tokens were consumed; the budget lives in the image size.
+            completion.usage.image_tokens = None
+            completion.ocr_text = read
+            completion.ocr_seconds = ocr_seconds
+        completion.seconds = time.perf_counter() - started
+        return completion
+
+    async def aclose(self) -> None:
+        await self.text_model.aclose()

