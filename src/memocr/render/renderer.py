@@ -123,10 +123,10 @@ class AsyncRenderer:
             raise RuntimeError(
                 "the renderer is not started; use 'async with AsyncRenderer() as r' or await r.start()"
             )
-        page_html = await asyncio.to_thread(page_for, content, resolved, input_format)
         element_shot = input_format == "html"
         try:
             async with asyncio.timeout(self.render_timeout_s):
+                page_html = await asyncio.to_thread(page_for, content, resolved, input_format)
                 try:
                     png, plan = await self._attempt(page_html, resolved, viewport, element_shot)
                 except PlaywrightError:

@@ -41,7 +41,7 @@ class RenderResult:
     profile: str
     encoded_png: bytes | None = field(default=None, repr=False, compare=False)
 
-    def to_bytes(self, format: ImageFormat = "png") -> bytes:
+    def to_bytes(self, format: ImageFormat | str = "png") -> bytes:
         """The image as PNG or JPEG bytes."""
         if format == "png" and self.encoded_png is not None:
             return self.encoded_png

@@ -1,0 +1,138 @@
+"""`memocr render FILE`: render one memory to an image and print what it cost as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from memocr.config import ConfigError, add_config_arguments, config_from_args
+
+
+@dataclass
+class RenderConfig:
+    """Settings of `memocr render`."""
+
+    file: str = field(default="", metadata={"help": "the memory: a Markdown or .html file, or - for stdin"})
+    budget: int | None = field(
+        default=None, metadata={"help": "fit the image to this many visual tokens (default: native size)"}
+    )
+    profile: Literal["full", "memocr-v1"] = field(
+        default="full",
+        metadata={"help": "full (whole memory) or memocr-v1 (released geometry, at most 1152x656)"},
+    )
+    input: Literal["auto", "markdown", "html"] = field(
+        default="auto", metadata={"help": "memory format; auto: html for .html/.htm files, else markdown"}
+    )
+    width: int | None = field(
+        default=None, metadata={"help": "viewport width for HTML memories (default 800)"}
+    )
+    output: str | None = field(
+        default=None, metadata={"help": "write the image here (.png, or .jpg/.jpeg for JPEG); also -o"}
+    )
+
+
+class InputError(Exception):
+    """Something the user gave cannot be used; the message says what and what to do."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "path", nargs="?", metavar="FILE", help="the memory file (.md or .html), or - for stdin"
+    )
+    parser.add_argument("-o", dest="output", metavar="OUT.png", help="write the image here")
+    add_config_arguments(parser, RenderConfig)
+
+
+def read_memory(source: str) -> str:
+    if not source:
+        raise InputError("no memory given: pass a Markdown or HTML file (or - to read standard input)")
+    try:
+        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except OSError as error:
+        raise InputError(f"cannot read memory {source}: {error.strerror or error}") from error
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"memory {source} is not UTF-8 text (byte {error.start} is invalid); convert it to UTF-8 first"
+        ) from error
+
+
+def _input_format(config: RenderConfig) -> str:
+    if config.input != "auto":
+        return config.input
+    return "html" if config.file.lower().endswith((".html", ".htm")) else "markdown"
+
+
+def _image_format(output: str) -> str:
+    suffix = Path(output).suffix.lower()
+    if suffix in (".jpg", ".jpeg"):
+        return "jpeg"
+    if suffix in ("", ".png"):
+        return "png"
+    raise InputError(f"cannot write {output}: use a .png, .jpg or .jpeg file name")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.path is not None:
+        args.file = args.path
+    try:
+        config = config_from_args(RenderConfig, args)
+        content = read_memory(config.file)
+        return _render(config, content)
+    except (ConfigError, InputError) as error:
+        print(f"memocr render: {error}", file=sys.stderr)
+        return 2
+
+
+def _render(config: RenderConfig, content: str) -> int:
+    from memocr.budget import fit_to_budget, validate_budget, visual_tokens
+    from memocr.render import Renderer, RenderError
+    from memocr.render.result import encode_image
+
+    try:
+        budget = None if config.budget is None else validate_budget(config.budget)
+    except ValueError as error:
+        raise InputError(str(error)) from error
+    image_format = _image_format(config.output) if config.output else None
+    input_format = _input_format(config)
+    try:
+        with Renderer(profile=config.profile, pages=1) as renderer:
+            result = renderer.render(content, input_format=input_format, width=config.width)
+    except (ValueError, FileNotFoundError) as error:
+        raise InputError(str(error)) from error
+    except RenderError as error:
+        print(f"memocr render: rendering {config.file} failed: {error}", file=sys.stderr)
+        return 1
+    image = result.image if budget is None else fit_to_budget(result.image, budget)
+    if config.output and image_format:
+        reuse = image is result.image  # the browser's own PNG needs no second encoding
+        payload = result.to_bytes(image_format) if reuse else encode_image(image, image_format)
+        try:
+            Path(config.output).write_bytes(payload)
+        except OSError as error:
+            raise InputError(f"cannot write {config.output}: {error.strerror or error}") from error
+    report = {
+        "file": config.file,
+        "input": input_format,
+        "content_chars": len(content),
+        "content_bytes": len(content.encode("utf-8")),
+        "width": image.width,
+        "height": image.height,
+        "visual_tokens": visual_tokens(image.width, image.height),
+        "budget": budget,
+        "rendered_width": result.width,
+        "rendered_height": result.height,
+        "content_width": result.content_width,
+        "content_height": result.content_height,
+        "clipped_px": result.clipped_px,
+        "seconds": round(result.seconds, 4),
+        "profile": result.profile,
+        "output": config.output,
+    }
+    print(json.dumps(report))
+    return 0
