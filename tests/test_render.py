@@ -1,0 +1,230 @@
+"""The rendering engine: profiles and geometry, HTML memories, golden images, safety, robustness."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from memocr.render import FULL, AsyncRenderer, Renderer, RenderResult
+from memocr.render.page import extract_html, normalise_markdown
+from render_helpers import kill_chromium, mean_abs_diff, request_recorder
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+GOLDEN_TOLERANCE = 1.0  # mean absolute difference per channel, out of 255
+
+SHORT = "# Ocean (band)\n\n**Gene MacLellan** wrote the hit.\n\n- one\n- two"
+LONG = "# Crucial fact on top\n\n" + "\n\n".join(
+    f"Paragraph {i}: detail with **bold** words that fills a line of the memory." for i in range(120)
+)
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    with Renderer(pages=2) as shared:
+        yield shared
+
+
+def test_memocr_v1_cuts_a_long_memory_at_the_viewport_and_full_keeps_it(renderer: Renderer) -> None:
+    v1 = renderer.render(LONG, profile="memocr-v1")
+    assert v1.height == 656 and v1.width <= 1152
+    assert v1.content_height > 656
+    assert v1.clipped_px == v1.content_width * v1.content_height - v1.width * v1.height > 0
+
+    full = renderer.render(LONG, profile="full")
+    assert full.clipped_px == 0
+    assert full.height == full.content_height > 656
+    assert full.width <= 1152
+
+
+def test_short_memory_is_whole_in_both_profiles(renderer: Renderer) -> None:
+    for profile in ("memocr-v1", "full"):
+        result = renderer.render(SHORT, profile=profile)
+        assert result.profile == profile
+        assert result.clipped_px == 0
+        assert (result.width, result.height) == (result.content_width, result.content_height)
+        assert result.height < 656
+        assert result.image.mode == "RGB" and result.image.size == (result.width, result.height)
+
+
+def test_text_wraps_at_1152_px_in_both_profiles(renderer: Renderer) -> None:
+    paragraph = "word " * 2000
+    for profile in ("memocr-v1", "full"):
+        result = renderer.render(paragraph, profile=profile)
+        assert result.width == 1152
+
+
+def test_height_cap_reports_what_it_cut(renderer: Renderer) -> None:
+    capped = renderer.render(LONG, profile=replace(FULL, max_height=300))
+    assert capped.height == 300
+    assert capped.clipped_px == capped.content_width * (capped.content_height - 300)
+
+
+def test_code_line_wider_than_the_page(renderer: Renderer) -> None:
+    memory = "```\n" + "x" * 400 + "\n```"
+    v1 = renderer.render(memory, profile="memocr-v1")
+    assert v1.content_width > v1.width and v1.clipped_px > 0
+    full = renderer.render(memory, profile="full")  # `full` wraps code instead of cutting it
+    assert full.clipped_px == 0 and full.width <= 1152
+
+
+def test_markdown_is_normalised_like_the_released_server() -> None:
+    assert normalise_markdown("  ```\n# Memory\n```  ") == "\n# Memory\n"
+
+
+def test_fence_backticks_do_not_change_the_picture(renderer: Renderer) -> None:
+    plain = renderer.render(SHORT, profile="memocr-v1")
+    fenced = renderer.render(f"```\n{SHORT}\n```", profile="memocr-v1")
+    assert plain.image.size == fenced.image.size and mean_abs_diff(plain.image, fenced.image) == 0
+
+
+@pytest.mark.parametrize("case", sorted(json.loads((GOLDEN_DIR / "cases.json").read_text())))
+@pytest.mark.parametrize("profile", ["memocr-v1", "full"])
+def test_golden_images(renderer: Renderer, profile: str, case: str) -> None:
+    memory = json.loads((GOLDEN_DIR / "cases.json").read_text(encoding="utf-8"))[case]
+    expected = Image.open(GOLDEN_DIR / f"{profile}__{case}.png")
+    result = renderer.render(memory, profile=profile)
+    hint = "if the change is intended, run: .venv/bin/python tests/golden/regenerate.py"
+    assert result.image.size == expected.size, hint
+    assert mean_abs_diff(result.image, expected) <= GOLDEN_TOLERANCE, hint
+
+
+def test_html_memory_from_a_fence_or_whole(renderer: Renderer) -> None:
+    html = "<h2>Answer</h2><table><tr><th>who</th><td>Gene MacLellan</td></tr></table>"
+    fenced = renderer.render(f"Here is my memory:\n```html\n{html}\n```\nDone.", input_format="html")
+    whole = renderer.render(html, input_format="html")
+    assert fenced.image.size == whole.image.size and mean_abs_diff(fenced.image, whole.image) == 0
+    assert extract_html("```html\n<p>x</p>\n```") == "<p>x</p>"
+
+
+def test_html_width_is_the_viewport_and_the_element_is_not_viewport_clipped(renderer: Renderer) -> None:
+    html = "<p>" + "filler words " * 400 + "</p>"
+    narrow = renderer.render(html, input_format="html", width=400)
+    default = renderer.render(html, input_format="html")
+    assert narrow.width <= 400 < default.width <= 800
+    assert narrow.height > 720 and narrow.clipped_px == 0  # the released HTML server shot the element
+    v1 = renderer.render(html, input_format="html", profile="memocr-v1")
+    assert v1.clipped_px == 0 and v1.height > 720
+
+
+def test_nothing_named_in_the_memory_is_fetched(renderer: Renderer) -> None:
+    with request_recorder() as (base, paths):
+        httpx.get(f"{base}/probe")  # the recorder itself works
+        assert paths == ["/probe"]
+        paths.clear()
+        memory = f"""# Memory ![pic]({base}/img.png)
+
+[a link]({base}/link) and <a href="{base}/anchor">anchor</a>
+
+<img src="{base}/img2.png" srcset="{base}/img3.png 2x">
+<iframe src="{base}/frame"></iframe>
+<link rel="stylesheet" href="{base}/sheet.css">
+<link rel="prefetch" href="{base}/prefetch">
+<style>@import url("{base}/import.css"); @font-face {{ font-family: X; src: url("{base}/font.woff"); }}
+h1 {{ font-family: X; background: url("{base}/bg.png"); }}</style>
+<div style="background-image: url('{base}/inline-bg.png')">styled</div>
+<object data="{base}/object"></object><video poster="{base}/poster.png"></video>
+<meta http-equiv="refresh" content="0; url={base}/refresh">
+"""
+        for profile in ("memocr-v1", "full"):
+            renderer.render(memory, profile=profile)
+        renderer.render(memory, input_format="html")
+        after = renderer.render(SHORT)  # the page was not navigated away
+        assert after.clipped_px == 0
+        time.sleep(0.5)  # anything late would have arrived by now
+        assert paths == []
+
+
+def test_scripts_do_not_run(renderer: Renderer) -> None:
+    script = (
+        "<script>document.body.innerHTML = '<h1 style=\"font-size:300px\">HACKED</h1>';"
+        "document.querySelector('.content').style.width = '1000px';</script>"
+    )
+    handler = '<img src="x" onerror="document.body.style.background=\'red\'">'
+    for input_format in ("markdown", "html"):
+        clean = renderer.render("Hello world", input_format=input_format)
+        with_script = renderer.render(f"Hello {script}world", input_format=input_format)
+        assert with_script.image.size == clean.image.size
+        assert mean_abs_diff(with_script.image, clean.image) == 0
+        with_handler = renderer.render(f"Hello world{handler}", input_format=input_format)
+        pixels = np.asarray(with_handler.image)
+        assert not ((pixels[..., 0] > 200) & (pixels[..., 1] < 60)).any()
+
+
+def test_inline_style_renders(renderer: Renderer) -> None:
+    result = renderer.render('# Key: <span style="color:red">Gene MacLellan</span>')
+    pixels = np.asarray(result.image).astype(int)
+    red = (pixels[..., 0] > 200) & (pixels[..., 1] < 60) & (pixels[..., 2] < 60)
+    assert red.sum() > 50
+
+
+def test_render_many_keeps_the_order(renderer: Renderer) -> None:
+    memories = ["\n\n".join(f"line {j}" for j in range(i + 1)) for i in (5, 0, 9, 2, 7, 1)]
+    many = renderer.render_many(memories, profile="full")
+    one_by_one = [renderer.render(memory, profile="full").height for memory in memories]
+    assert [result.height for result in many] == one_by_one
+    assert len(set(one_by_one)) == len(memories)
+
+
+def test_result_bytes_and_metadata(renderer: Renderer) -> None:
+    result = renderer.render(SHORT)
+    png = result.to_bytes("png")
+    assert png.startswith(b"\x89PNG") and Image.open(io.BytesIO(png)).size == result.image.size
+    assert result.to_bytes("jpeg").startswith(b"\xff\xd8")
+    meta = result.metadata()
+    assert "image" not in meta and meta["width"] == result.width and meta["clipped_px"] == 0
+    json.dumps(meta)
+    with pytest.raises(ValueError, match="png, jpeg"):
+        result.to_bytes("gif")
+
+
+def test_bad_input_gives_clear_errors(renderer: Renderer) -> None:
+    with pytest.raises(ValueError, match=r"unknown render profile 'nope'.*full, memocr-v1"):
+        renderer.render(SHORT, profile="nope")
+    with pytest.raises(ValueError, match=r"unknown input format 'pdf'.*markdown, html"):
+        renderer.render(SHORT, input_format="pdf")
+    with pytest.raises(ValueError, match="HTML memories only"):
+        renderer.render(SHORT, width=500)
+    with pytest.raises(ValueError, match="width"):
+        renderer.render(SHORT, input_format="html", width=5)
+    with pytest.raises(TypeError, match="str"):
+        renderer.render(b"bytes")  # type: ignore[arg-type]
+
+
+def test_empty_memory_still_renders(renderer: Renderer) -> None:
+    v1 = renderer.render("   ", profile="memocr-v1")  # released server: whole viewport for a tiny box
+    assert (v1.width, v1.height, v1.clipped_px) == (1280, 720, 0)
+    full = renderer.render("", profile="full")
+    assert full.clipped_px == 0 and full.width >= 1
+
+
+def test_killed_browser_is_relaunched_and_the_render_retried(renderer: Renderer) -> None:
+    before = renderer.stats()["relaunches"]
+    expected = renderer.render(SHORT)
+    assert kill_chromium() > 0
+    results = renderer.render_many([SHORT] * 4)  # every page of the pool was dead
+    assert all(mean_abs_diff(result.image, expected.image) == 0 for result in results)
+    assert renderer.stats()["relaunches"] > before
+    assert renderer.stats()["browsers_running"]
+
+
+def test_async_renderer_serves_many_callers() -> None:
+    async def main() -> list[RenderResult]:
+        async with AsyncRenderer(pages=2, profile="memocr-v1") as renderer:
+            return await asyncio.gather(*(renderer.render(f"# Memory {i}") for i in range(6)))
+
+    results = asyncio.run(main())
+    assert all(result.profile == "memocr-v1" and result.clipped_px == 0 for result in results)
+
+
+def test_renderer_must_be_started() -> None:
+    with pytest.raises(RuntimeError, match="not started"):
+        Renderer().render(SHORT)
