@@ -1,0 +1,182 @@
+"""The render service over real HTTP on 127.0.0.1: the released request shapes, headers, every error path."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+import uvicorn
+from PIL import Image
+
+from memocr.budget import visual_tokens
+from memocr.render.service import ServeConfig, create_app
+from render_helpers import free_port, kill_chromium
+
+MEMORY = "# Ocean (band)\n\n**Gene MacLellan** wrote the hit.\n\n- one\n- two"
+LONG = "# Top\n\n" + "\n\n".join(f"Paragraph {i} with **bold** words and filler text." for i in range(150))
+
+
+@contextmanager
+def running_service(**overrides: object) -> Iterator[str]:
+    """`memocr serve` in a background thread on a free loopback port; yields its base URL."""
+    config = ServeConfig(port=free_port(), log_level="warning", **overrides)  # type: ignore[arg-type]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(config), host="127.0.0.1", port=config.port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the render service did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[str]:
+    with running_service(workers=2, max_content_bytes=50_000) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def client(service: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=service, timeout=60) as http:
+        yield http
+
+
+def test_released_request_shape(client: httpx.Client) -> None:
+    response = client.post("/render", json={"content": MEMORY, "format": "png"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert int(response.headers["x-image-size"]) == len(response.content)
+    assert float(response.headers["x-processing-time"]) >= 0
+    assert len(response.headers["x-processing-time"].split(".")[1]) == 3
+    image = Image.open(io.BytesIO(response.content))
+    assert image.size == (int(response.headers["x-image-width"]), int(response.headers["x-image-height"]))
+    assert response.headers["x-clipped-px"] == "0"
+    assert int(response.headers["x-visual-tokens"]) == visual_tokens(*image.size)
+
+    jpeg = client.post("/render", json={"content": MEMORY, "format": "jpeg"})
+    assert jpeg.headers["content-type"] == "image/jpeg" and jpeg.content.startswith(b"\xff\xd8")
+    default = client.post("/render", json={"content": MEMORY})  # format is optional, png by default
+    assert default.headers["content-type"] == "image/png"
+
+
+def test_health_and_description(client: httpx.Client) -> None:
+    health = client.get("/health").json()
+    assert health["status"] == "healthy" and health["executor_initialized"] is True
+    about = client.get("/").json()
+    assert about["profile"] == "full" and "/render" in about["endpoints"] and about["version"]
+
+
+def test_profiles_and_clipping_headers(client: httpx.Client) -> None:
+    v1 = client.post("/render", json={"content": LONG, "profile": "memocr-v1"})
+    assert v1.status_code == 200
+    assert int(v1.headers["x-image-height"]) == 656 and int(v1.headers["x-clipped-px"]) > 0
+    assert int(v1.headers["x-content-height"]) > 656
+    full = client.post("/render", json={"content": LONG})
+    assert (
+        full.headers["x-clipped-px"] == "0"
+        and full.headers["x-image-height"] == full.headers["x-content-height"]
+    )
+
+
+@pytest.mark.parametrize("budget", [1, 16, 64, 256])
+def test_budget_is_an_upper_bound(client: httpx.Client, budget: int) -> None:
+    response = client.post("/render", json={"content": LONG, "profile": "memocr-v1", "budget": budget})
+    assert response.status_code == 200
+    image = Image.open(io.BytesIO(response.content))
+    assert int(response.headers["x-visual-tokens"]) == visual_tokens(*image.size) <= budget
+
+
+def test_html_memory_request(client: httpx.Client) -> None:
+    html = "<h2>Key</h2><table><tr><td>" + "cell words " * 100 + "</td></tr></table>"
+    wide = client.post("/render", json={"content": f"```html\n{html}\n```", "input": "html", "format": "png"})
+    narrow = client.post("/render", json={"content": html, "input": "html", "width": 400})
+    assert wide.status_code == narrow.status_code == 200
+    assert int(narrow.headers["x-image-width"]) <= 400 < int(wide.headers["x-image-width"]) <= 800
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"content": "   "}, 400, "empty"),
+        ({"content": MEMORY, "format": "gif"}, 400, "format"),
+        ({"content": MEMORY, "budget": 0}, 422, "budget"),
+        ({"content": MEMORY, "budget": "many"}, 422, "budget"),
+        ({"content": MEMORY, "budget": 2.5}, 422, "budget"),
+        ({"content": MEMORY, "profile": "nope"}, 422, "memocr-v1"),
+        ({"content": MEMORY, "input": "pdf"}, 422, "input"),
+        ({"content": MEMORY, "input": "html", "width": 3}, 422, "width"),
+        ({"content": MEMORY, "input": "html", "width": "wide"}, 422, "width"),
+        ({"content": 42}, 422, "string"),
+        ({"format": "png"}, 422, "content"),
+        (["not", "an", "object"], 400, "JSON object"),
+        ({"content": "x" * 60_000}, 413, "at most"),
+    ],
+)
+def test_invalid_requests_get_a_clear_4xx(
+    client: httpx.Client, body: object, status: int, message: str
+) -> None:
+    response = client.post("/render", json=body)
+    assert response.status_code == status
+    assert message in response.json()["detail"]
+
+
+def test_malformed_json_and_oversized_body(client: httpx.Client) -> None:
+    response = client.post("/render", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 400 and "JSON" in response.json()["detail"]
+    response = client.post("/render", content=b"\xff\xfe", headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    huge = b'{"content": "' + b"x" * 400_000 + b'"}'
+    assert client.post("/render", content=huge).status_code == 413
+
+
+def test_markdown_request_ignores_width_like_the_released_server(client: httpx.Client) -> None:
+    assert client.post("/render", json={"content": MEMORY, "width": 3}).status_code == 200
+
+
+def test_killed_browser_then_request_succeeds(client: httpx.Client) -> None:
+    assert kill_chromium() > 0
+    response = client.post("/render", json={"content": MEMORY})
+    assert response.status_code == 200
+    assert client.get("/health").json()["relaunches"] >= 1
+
+
+def test_released_html_server_shape() -> None:
+    with running_service(input="html", workers=1) as base:
+        body = {"content": "```html\n<h1>Hello</h1><p>world</p>\n```", "format": "png", "width": 800}
+        response = httpx.post(f"{base}/render", json=body, timeout=60)
+        assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+        assert httpx.get(f"{base}/", timeout=10).json()["input"] == "html"
+
+
+def test_saturated_service_answers_503_with_retry_after_and_slow_render_504() -> None:
+    with running_service(workers=1, max_queue=0) as base:
+
+        async def burst() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+                return await asyncio.gather(
+                    *(http.post("/render", json={"content": LONG}) for _ in range(12))
+                )
+
+        statuses = [response.status_code for response in asyncio.run(burst())]
+        assert set(statuses) <= {200, 503} and 200 in statuses and 503 in statuses
+        refused = next(r for r in asyncio.run(burst()) if r.status_code == 503)
+        assert refused.headers["retry-after"] == "1" and "retry" in refused.json()["detail"]
+
+    with running_service(workers=1, render_timeout_s=0.01) as base:
+        response = httpx.post(f"{base}/render", json={"content": LONG}, timeout=60)
+        assert response.status_code == 504 and "longer than" in response.json()["detail"]
+        assert httpx.get(f"{base}/health", timeout=10).json()["status"] == "healthy"
