@@ -56,6 +56,7 @@ class RecordingModel(ChatModel):
 def test_embedded_is_smollm2_behind_the_ocr_reader(embedded):
     assert isinstance(embedded, OcrReader)
     assert isinstance(embedded.text_model, LlamaCpp)
+    assert embedded.name == "embedded"
     assert embedded_gguf_path().name == "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 

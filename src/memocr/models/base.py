@@ -73,7 +73,7 @@ class ChatModel(ABC):
     so the event loop keeps serving other questions.
     """
 
-    name: str
+    name: str  # the spec it was loaded from (see `load_model`), else a backend-made label
 
     @abstractmethod
     async def chat(

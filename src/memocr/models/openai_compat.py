@@ -114,7 +114,7 @@ class OpenAICompat(ChatModel):
         tokenizer: str | Tokenizer | None = None,
         timeout: float = 600.0,
         max_retries: int = 4,
-        backoff: float = 0.5,
+        backoff: float = 0.25,
         max_concurrency: int = 32,
     ):
         """`tokenizer`: None uses the server's /tokenize (vLLM); a spec `hf:///path` loads a local one."""

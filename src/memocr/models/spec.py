@@ -77,7 +77,14 @@ def local_path(spec_or_path: str, *, scheme: str) -> Path:
 
 def load_model(spec: str = "embedded", **options: Any) -> ChatModel:
     """Build the `ChatModel` that `spec` names (see `SPEC_FORMS`). Loading weights happens here;
-    servers are only contacted at the first request."""
+    servers are only contacted at the first request. The model's `name` is the spec, so traces and
+    results say exactly how to load it again."""
+    model = _build(spec, options)
+    model.name = spec.strip()
+    return model
+
+
+def _build(spec: str, options: dict[str, Any]) -> ChatModel:
     parsed = parse_spec(spec)
     merged: dict[str, Any] = {**parsed.options, **options}
     if parsed.backend == "openai":
