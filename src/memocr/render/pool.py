@@ -1,8 +1,9 @@
 """A warm pool of Chromium pages, with automatic relaunch of a browser that crashed or was killed.
 
 Opening a page costs about six renders, so pages are opened once and lent out one render at a time.
-Every page lives in a browser context with JavaScript disabled and every network request aborted:
-a memory is inert data, whatever it says.
+Every page has a browser context of its own, with JavaScript disabled and every network request
+aborted: a memory is inert data, whatever it says. (Pages sharing a context are tabs of one window,
+and Chromium throttles the hidden tabs' frames, which stalls their screenshots by about a second.)
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ CHROMIUM_FLAGS = (
     "--dns-prefetch-disable",
 )
 _CLOSE_TIMEOUT_S = 5.0
+_WARM_UP_DELAY_S = 2.0
+_WARM_UP_PAGE = "<!DOCTYPE html><html><body><p>warm-up</p></body></html>"
 
 
 def default_page_count() -> int:
@@ -47,7 +50,7 @@ def default_page_count() -> int:
 
 
 class _Browser:
-    """One Chromium process with one offline, script-less context; relaunched when it dies."""
+    """One Chromium process; relaunched when it dies."""
 
     def __init__(self, playwright: Playwright, executable_path: str, launch_timeout_s: float) -> None:
         self._playwright = playwright
@@ -55,7 +58,6 @@ class _Browser:
         self._launch_timeout_s = launch_timeout_s
         self._lock = asyncio.Lock()
         self.browser: Browser | None = None
-        self.context: BrowserContext | None = None
         self.generation = 0
         self.relaunches = 0
         self.blocked_requests = 0
@@ -76,11 +78,16 @@ class _Browser:
             args=list(CHROMIUM_FLAGS),
             timeout=self._launch_timeout_s * 1000,
         )
-        self.context = await self.browser.new_context(
+        self.generation += 1
+
+    async def new_context(self) -> BrowserContext:
+        """An offline, script-less context: scripts never run and every request the page makes fails."""
+        assert self.browser is not None
+        context = await self.browser.new_context(
             java_script_enabled=False, device_scale_factor=1, service_workers="block"
         )
-        await self.context.route("**/*", self._abort)
-        self.generation += 1
+        await context.route("**/*", self._abort)
+        return context
 
     async def _abort(self, route: Route) -> None:
         self.blocked_requests += 1
@@ -100,7 +107,7 @@ class _Browser:
             await self.relaunch(self.generation)
 
     async def close(self) -> None:
-        browser, self.browser, self.context = self.browser, None, None
+        browser, self.browser = self.browser, None
         if browser is not None:
             with contextlib.suppress(PlaywrightError, TimeoutError):
                 await asyncio.wait_for(browser.close(), _CLOSE_TIMEOUT_S)
@@ -111,6 +118,7 @@ class Slot:
     """A warm page and its DevTools session, lent to one render at a time."""
 
     owner: _Browser
+    context: BrowserContext | None = None
     page: Page | None = None
     cdp: CDPSession | None = None
     generation: int = -1
@@ -150,8 +158,13 @@ class PagePool:
         self._browsers: list[_Browser] = []
         self._slots: list[Slot] = []
         self._idle: asyncio.Queue[Slot] = asyncio.Queue()
+        self._warming: asyncio.Task[None] | None = None
+        self._first_render_done = asyncio.Event()
 
     async def start(self) -> None:
+        """Launch the browsers and open the first page; the other pages open (and draw a first frame,
+        the slow one) in the background once the first render is done (or nobody asked for one for a
+        while), so that the first render neither waits for them nor competes with them for the CPU."""
         self._playwright = await async_playwright().start()
         try:
             self._browsers = [
@@ -160,16 +173,37 @@ class PagePool:
             ]
             await asyncio.gather(*(browser.launch() for browser in self._browsers))
             self._slots = [Slot(self._browsers[i % self.browser_count]) for i in range(self.page_count)]
-            await asyncio.gather(*(self._prepare(slot) for slot in self._slots))
+            await self._prepare(self._slots[0])
         except BaseException:
             await self.close()
             raise
-        for slot in self._slots:
+        self._idle.put_nowait(self._slots[0])
+        self._warming = asyncio.create_task(self._warm(self._slots[1:]))
+
+    async def _warm(self, slots: list[Slot]) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._first_render_done.wait(), _WARM_UP_DELAY_S)
+
+        async def warm_one(slot: Slot) -> None:
+            try:
+                await self._prepare(slot)
+                assert slot.page is not None and slot.cdp is not None
+                await slot.page.set_content(_WARM_UP_PAGE, timeout=0)
+                await slot.cdp.send("Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True})
+            except PlaywrightError:
+                slot.broken = True  # its first render opens it again
             self._idle.put_nowait(slot)
 
+        await asyncio.gather(*(warm_one(slot) for slot in slots))
+
     async def close(self) -> None:
+        if self._warming is not None:
+            self._warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warming
+            self._warming = None
         await asyncio.gather(*(browser.close() for browser in self._browsers))
-        self._browsers, self._slots = [], []
+        self._browsers, self._slots, self._idle = [], [], asyncio.Queue()
         if self._playwright is not None:
             playwright, self._playwright = self._playwright, None
             with contextlib.suppress(Exception):
@@ -199,6 +233,7 @@ class PagePool:
             raise
         finally:
             self._idle.put_nowait(slot)
+            self._first_render_done.set()
 
     async def _prepare(self, slot: Slot) -> None:
         if slot.usable:
@@ -209,9 +244,9 @@ class PagePool:
             seen = owner.generation
             try:
                 await owner.ensure_running()
-                assert owner.context is not None
-                slot.page = await owner.context.new_page()
-                slot.cdp = await owner.context.new_cdp_session(slot.page)
+                slot.context = await owner.new_context()
+                slot.page = await slot.context.new_page()
+                slot.cdp = await slot.context.new_cdp_session(slot.page)
             except PlaywrightError:
                 if attempt == 1:
                     raise
@@ -221,7 +256,7 @@ class PagePool:
             return
 
     async def _discard(self, slot: Slot) -> None:
-        page, slot.page, slot.cdp = slot.page, None, None
-        if page is not None and slot.generation == slot.owner.generation and slot.owner.running:
+        context, slot.context, slot.page, slot.cdp = slot.context, None, None, None
+        if context is not None and slot.generation == slot.owner.generation and slot.owner.running:
             with contextlib.suppress(PlaywrightError, TimeoutError):
-                await asyncio.wait_for(page.close(), _CLOSE_TIMEOUT_S)
+                await asyncio.wait_for(context.close(), _CLOSE_TIMEOUT_S)
