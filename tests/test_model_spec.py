@@ -15,6 +15,7 @@ from memocr.models.openai_compat import OpenAICompat
     ("spec", "expected"),
     [
         ("embedded", ModelSpec("embedded")),
+        ("embedded?n_threads=1", ModelSpec("embedded", options={"n_threads": "1"})),
         ("gguf:///models/qwen.gguf", ModelSpec("gguf", "/models/qwen.gguf")),
         ("gguf:///m.gguf?n_ctx=2048", ModelSpec("gguf", "/m.gguf", {"n_ctx": "2048"})),
         ("hf:///models/MemOCR-7B", ModelSpec("hf", "/models/MemOCR-7B")),

@@ -7,6 +7,7 @@ one runtime each (an OpenAI-compatible server, transformers, llama.cpp, OCR in f
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -16,6 +17,13 @@ from PIL import Image
 # {"role": "system" | "user" | "assistant", "content": str | list[part]}; a part is
 # {"type": "text", "text": str} or {"type": "image", "image": PIL.Image.Image}.
 Message = dict[str, Any]
+
+
+# CPU backends (llama.cpp, the OCR engine, transformers on the CPU) each use every core. Run side by
+# side they slow each other down far more than twice: llama.cpp's threads spin-wait on each other, and
+# with a second busy job on two cores its decode fell from ~40 to 1-8 tokens/s. So CPU-bound work in
+# one process takes turns under this lock, whatever model or question it belongs to.
+CPU_LOCK = threading.Lock()
 
 
 class ModelError(RuntimeError):

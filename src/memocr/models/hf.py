@@ -18,6 +18,7 @@ from typing import Any
 
 from memocr.budget import processor_kwargs
 from memocr.models.base import (
+    CPU_LOCK,
     ChatModel,
     Completion,
     Message,
@@ -116,7 +117,7 @@ class HfModel(ChatModel):
                 Qwen2VLImageProcessorPil.from_pretrained(path) if has_config else Qwen2VLImageProcessorPil()
             )
             self.image_token_id: int = config.image_token_id
-        self._lock = threading.Lock()
+        self._lock = CPU_LOCK if device == "cpu" else threading.Lock()
 
     @property
     def tokenizer(self) -> HfTokenizer:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import httpx
 
 from memocr.models.base import (
+    CPU_LOCK,
     ChatModel,
     Completion,
     Message,
@@ -73,7 +73,7 @@ class LlamaCppTokenizer:
 class LlamaCpp(ChatModel):
     """A GGUF chat model run by llama.cpp on the CPU. Text only; put an `OcrReader` in front for images.
 
-    One request runs at a time (llama.cpp is started with a single slot that uses every core); other
+    One request runs at a time (a single llama.cpp slot that uses every core, and `CPU_LOCK`); other
     callers wait in worker threads, so the event loop stays free.
     """
 
@@ -99,7 +99,6 @@ class LlamaCpp(ChatModel):
             raise ModelUnavailableError(f"llama.cpp could not load {path}: {err}") from err
         self.load_seconds = time.perf_counter() - started
         self.name = name or f"gguf:{path.stem}"
-        self._lock = threading.Lock()
         self._tokenizer = LlamaCppTokenizer(self._server.listening_address)
 
     @property
@@ -144,7 +143,7 @@ class LlamaCpp(ChatModel):
         )
 
     def _complete(self, request: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
+        with CPU_LOCK:
             if self._server is None:
                 raise ModelError(f"{self.name} is closed")
             return self._server.handle_chat_completions(request)
@@ -153,6 +152,6 @@ class LlamaCpp(ChatModel):
         await asyncio.to_thread(self._close)
 
     def _close(self) -> None:
-        with self._lock:  # waits for a running generation to finish
+        with CPU_LOCK:  # waits for a running generation to finish
             self._tokenizer.close()
             self._server = None  # dropping the last reference stops llama.cpp and its listener

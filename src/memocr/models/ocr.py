@@ -13,20 +13,17 @@ from __future__ import annotations
 import asyncio
 import functools
 import statistics
-import threading
 import time
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from memocr.models.base import ChatModel, Completion, Message, Tokenizer, content_parts
+from memocr.models.base import CPU_LOCK, ChatModel, Completion, Message, Tokenizer, content_parts
 
 OCR_OPEN = "[Text read from the image]"
 OCR_CLOSE = "[End of image text]"
 OCR_NOTHING = "(no legible text)"
-
-_engine_lock = threading.Lock()
 
 
 @functools.cache
@@ -40,7 +37,7 @@ def _engine() -> Any:
 def read_image(image: Image.Image) -> str:
     """The text in `image`, one line per visual line, top to bottom and left to right."""
     array = np.asarray(image.convert("RGB"))
-    with _engine_lock:  # the engine keeps per-call state; one image at a time
+    with CPU_LOCK:  # the engine uses every core and keeps per-call state
         result = _engine()(array)
     if result.boxes is None or not result.txts:
         return ""

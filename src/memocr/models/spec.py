@@ -16,13 +16,12 @@ from urllib.parse import parse_qsl, urlsplit
 from memocr.models.base import ChatModel, ModelSpecError
 
 SPEC_FORMS = """accepted model specs:
-  embedded                           SmolLM2-135M-Instruct on llama.cpp behind an OCR reader (CPU default)
+  embedded                           SmolLM2-135M-Instruct on llama.cpp behind an OCR reader (CPU default;
+                                     options as a query, e.g. embedded?n_threads=1)
   gguf:///abs/path/model.gguf        any GGUF text model on llama.cpp, OCR reader in front for images
   openai://HOST:PORT/v1?model=NAME   an OpenAI-compatible server (vLLM, SGLang, ...) over http
   openai+https://HOST/v1?model=NAME  the same over https (API key from OPENAI_API_KEY)
   hf:///path/to/model                a local transformers model (Qwen2.5-VL, Qwen2-VL or a text LM)"""
-
-BACKENDS = ("embedded", "gguf", "openai", "hf")
 
 
 @dataclass(frozen=True)
@@ -43,8 +42,9 @@ def parse_spec(spec: str) -> ModelSpec:
     if not isinstance(spec, str) or not spec.strip():
         raise _invalid(str(spec), "a model spec is a non-empty string")
     spec = spec.strip()
-    if spec == "embedded":
-        return ModelSpec("embedded")
+    name, _, query = spec.partition("?")
+    if name == "embedded":
+        return ModelSpec("embedded", options=dict(parse_qsl(query, keep_blank_values=True)))
     if "://" not in spec:
         raise _invalid(spec, "unknown form")
     parts = urlsplit(spec)
