@@ -62,8 +62,12 @@ class LlamaCppTokenizer:
         return self._post("/detokenize", {"tokens": list(ids)})["content"]
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self._client.post(path, json=body)
-        response.raise_for_status()
+        try:
+            response = self._client.post(path, json=body)
+        except httpx.TransportError as err:
+            raise ModelError(f"llama.cpp tokenizer at {self._client.base_url} failed: {err}") from err
+        if response.is_error:
+            raise ModelError(f"llama.cpp {path} answered {response.status_code}: {response.text[:300]}")
         return response.json()
 
     def close(self) -> None:

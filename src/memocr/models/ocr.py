@@ -36,12 +36,19 @@ def _engine() -> Any:
 
 def read_image(image: Image.Image) -> str:
     """The text in `image`, one line per visual line, top to bottom and left to right."""
+    return _read_timed(image)[0]
+
+
+def _read_timed(image: Image.Image) -> tuple[str, float]:
+    """`read_image` and the seconds spent reading (not waiting for the CPU)."""
     array = np.asarray(image.convert("RGB"))
     with CPU_LOCK:  # the engine uses every core and keeps per-call state
+        started = time.perf_counter()
         result = _engine()(array)
+        seconds = time.perf_counter() - started
     if result.boxes is None or not result.txts:
-        return ""
-    return "\n".join(_reading_order(result.boxes, result.txts))
+        return "", seconds
+    return "\n".join(_reading_order(result.boxes, result.txts)), seconds
 
 
 def _reading_order(boxes: Any, texts: tuple[str, ...]) -> list[str]:
@@ -86,6 +93,7 @@ class OcrReader(ChatModel):
     ) -> Completion:
         started = time.perf_counter()
         read: list[str] = []
+        ocr_seconds = 0.0
         text_messages = []
         for message in messages:
             if isinstance(message["content"], str):
@@ -94,12 +102,12 @@ class OcrReader(ChatModel):
             parts = []
             for part in content_parts(message):
                 if part["type"] == "image":
-                    text = await asyncio.to_thread(read_image, part["image"])
+                    text, seconds = await asyncio.to_thread(_read_timed, part["image"])
                     read.append(text)
+                    ocr_seconds += seconds
                     part = {"type": "text", "text": f"{OCR_OPEN}\n{text or OCR_NOTHING}\n{OCR_CLOSE}\n"}
                 parts.append(part)
             text_messages.append({**message, "content": parts})
-        ocr_seconds = time.perf_counter() - started
         completion = await self.text_model.chat(
             text_messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed
         )
