@@ -189,7 +189,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="memocr-v1", choices=["memocr-v1", "full"])
     parser.add_argument("--requests", type=int, default=240, help="renders per system and concurrency level")
-    parser.add_argument("--workers", type=int, default=None, help="pages in the pool (default: two per core)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="pages in the pool (default: one per core, at least 2)"
+    )
     args = parser.parse_args()
     print(f"profile {args.profile}, {args.requests} renders per row, {psutil.cpu_count()} CPU cores")
     naive = await bench_naive(args.profile, args.requests)

@@ -48,11 +48,18 @@ def request_recorder() -> Iterator[tuple[str, list[str]]]:
         server.server_close()
 
 
+def _chromium_processes() -> list[psutil.Process]:
+    return [child for child in psutil.Process().children(recursive=True) if "chrom" in child.name().lower()]
+
+
+def chromium_children() -> int:
+    """How many Chromium processes this test process has started (through Playwright) and not closed."""
+    return len(_chromium_processes())
+
+
 def kill_chromium() -> int:
     """SIGKILL every Chromium process started (through Playwright) by this test process."""
-    victims = [
-        child for child in psutil.Process().children(recursive=True) if "chrom" in child.name().lower()
-    ]
+    victims = _chromium_processes()
     for process in victims:
         with suppress(psutil.NoSuchProcess):
             process.kill()

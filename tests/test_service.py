@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -12,11 +13,13 @@ from contextlib import contextmanager
 import httpx
 import pytest
 import uvicorn
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from memocr.budget import visual_tokens
-from memocr.render.service import ServeConfig, create_app
-from render_helpers import free_port, kill_chromium
+from memocr.render.service import BadRequest, RenderRequest, ServeConfig, create_app, parse_request
+from render_helpers import chromium_children, free_port, kill_chromium
 
 MEMORY = "# Ocean (band)\n\n**Gene MacLellan** wrote the hit.\n\n- one\n- two"
 LONG = "# Top\n\n" + "\n\n".join(f"Paragraph {i} with **bold** words and filler text." for i in range(150))
@@ -117,6 +120,8 @@ def test_html_memory_request(client: httpx.Client) -> None:
         ({"content": MEMORY, "budget": "many"}, 422, "budget"),
         ({"content": MEMORY, "budget": 2.5}, 422, "budget"),
         ({"content": MEMORY, "profile": "nope"}, 422, "memocr-v1"),
+        ({"content": MEMORY, "profile": ["full"]}, 422, "memocr-v1"),
+        ({"content": MEMORY, "format": {"png": 1}}, 400, "format"),
         ({"content": MEMORY, "input": "pdf"}, 422, "input"),
         ({"content": MEMORY, "input": "html", "width": 3}, 422, "width"),
         ({"content": MEMORY, "input": "html", "width": "wide"}, 422, "width"),
@@ -154,12 +159,15 @@ def test_killed_browser_then_request_succeeds(client: httpx.Client) -> None:
     assert client.get("/health").json()["relaunches"] >= 1
 
 
-def test_released_html_server_shape() -> None:
+def test_released_html_server_shape_and_graceful_shutdown() -> None:
+    before = chromium_children()
     with running_service(input="html", workers=1) as base:
+        assert chromium_children() > before
         body = {"content": "```html\n<h1>Hello</h1><p>world</p>\n```", "format": "png", "width": 800}
         response = httpx.post(f"{base}/render", json=body, timeout=60)
         assert response.status_code == 200 and response.headers["content-type"] == "image/png"
         assert httpx.get(f"{base}/", timeout=10).json()["input"] == "html"
+    assert chromium_children() == before  # the lifespan closed the browser
 
 
 def test_saturated_service_answers_503_with_retry_after_and_slow_render_504() -> None:
@@ -180,3 +188,25 @@ def test_saturated_service_answers_503_with_retry_after_and_slow_render_504() ->
         response = httpx.post(f"{base}/render", json={"content": LONG}, timeout=60)
         assert response.status_code == 504 and "longer than" in response.json()["detail"]
         assert httpx.get(f"{base}/health", timeout=10).json()["status"] == "healthy"
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+_fields = st.fixed_dictionaries(
+    {},
+    optional={key: _json for key in ("content", "format", "budget", "profile", "input", "width")},
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=_fields | _json)
+def test_any_json_body_is_either_a_request_or_a_4xx(body: object) -> None:
+    try:
+        parsed = parse_request(json.dumps(body).encode(), ServeConfig())
+    except BadRequest as error:
+        assert 400 <= error.status < 500 and error.detail
+    else:
+        assert isinstance(parsed, RenderRequest) and parsed.content.strip()

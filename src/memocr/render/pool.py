@@ -45,8 +45,13 @@ _WARM_UP_PAGE = "<!DOCTYPE html><html><body><p>warm-up</p></body></html>"
 
 
 def default_page_count() -> int:
-    """Two pages per core (one lays out while the other's screenshot is encoded), at least two."""
-    return max(2, 2 * (os.cpu_count() or 1))
+    """One page per core, at least two (one lays out while the other's screenshot is encoded).
+
+    Measured on 2 cores (benchmarks/render.py): 2 pages already give ~37 renders/s; 4 pages add ~20%
+    throughput but ~650 MB of summed RSS, because every page is its own Chromium window with its own
+    renderer processes.
+    """
+    return max(2, os.cpu_count() or 1)
 
 
 class _Browser:

@@ -32,7 +32,7 @@ def _decode(png: bytes) -> Image.Image:
 class AsyncRenderer:
     """Renders Markdown (or HTML) memories with headless Chromium; use as ``async with``.
 
-    ``pages`` warm pages (default: two per core) are shared by all callers, so ``render`` can be
+    ``pages`` warm pages (default: one per core, at least two) are shared by all callers, so ``render`` can be
     awaited from many tasks at once; callers beyond ``pages`` wait for a free page. A browser that
     crashes or is killed is relaunched and the render retried once. ``max_height`` overrides every
     profile's height cap; ``render_timeout_s`` bounds one render, waiting for a page included.

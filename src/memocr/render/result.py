@@ -27,7 +27,8 @@ class RenderResult:
     ``content_width`` x ``content_height`` is the size of the whole laid-out memory; ``width`` x
     ``height`` is what made it into ``image``. ``clipped_px`` is the content area (pixels) left out of
     the image — by the ``memocr-v1`` viewport, the height cap, or content wider than the page — and is
-    0 when nothing was cut. ``encoded_png`` keeps the browser's own PNG of ``image`` so that asking for
+    0 when nothing was cut. ``seconds`` is the wall time of the render call, waiting for a free
+    page included. ``encoded_png`` keeps the browser's own PNG of ``image`` so that asking for
     PNG bytes does not encode the picture a second time; treat ``image`` as read-only.
     """
 

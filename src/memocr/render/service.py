@@ -48,7 +48,8 @@ class ServeConfig:
         metadata={"help": "memory format when a request names none ('html': released HTML server)"},
     )
     workers: int | None = field(
-        default=None, metadata={"help": "Chromium pages rendering in parallel (default: two per CPU core)"}
+        default=None,
+        metadata={"help": "Chromium pages rendering in parallel (default: one per CPU core, at least 2)"},
     )
     browsers: int = field(default=1, metadata={"help": "Chromium processes the pages are spread over"})
     max_queue: int = field(
@@ -122,7 +123,7 @@ def parse_request(body: bytes, config: ServeConfig) -> RenderRequest:
             413, f"content is {size} bytes; this service accepts at most {config.max_content_bytes}"
         )
     image_format = data.get("format") or "png"
-    if image_format not in IMAGE_FORMATS:
+    if not isinstance(image_format, str) or image_format not in IMAGE_FORMATS:
         raise BadRequest(400, f"format must be one of {', '.join(IMAGE_FORMATS)}, got {image_format!r}")
     budget = data.get("budget")
     if budget is not None:
@@ -131,10 +132,10 @@ def parse_request(body: bytes, config: ServeConfig) -> RenderRequest:
         except ValueError as error:
             raise BadRequest(422, f"budget: {error}") from None
     profile = data.get("profile") or config.profile
-    if profile not in PROFILES:
+    if not isinstance(profile, str) or profile not in PROFILES:
         raise BadRequest(422, f"unknown profile {profile!r}; choose one of: {', '.join(sorted(PROFILES))}")
     input_format = data.get("input") or config.input
-    if input_format not in INPUT_FORMATS:
+    if not isinstance(input_format, str) or input_format not in INPUT_FORMATS:
         raise BadRequest(422, f"input must be one of {', '.join(INPUT_FORMATS)}, got {input_format!r}")
     # Like the released Markdown server, a Markdown request ignores a `width` it has no use for.
     width = data.get("width") if input_format == "html" else None
