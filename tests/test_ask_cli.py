@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from tiny_models import build_tiny_qwen2_5_vl
 
 from memocr.cli import main
+from tiny_models import build_tiny_qwen2_5_vl
 
 QUESTION = "Who designed the library?"
 DOCUMENT = (

@@ -155,11 +155,18 @@ async def ask(config: AskConfig, document: str) -> int:
             spent = f"{answer.visual_tokens} visual tokens, image {answer.image_width}x{answer.image_height}"
         else:
             spent = f"{answer.memory_tokens} memory tokens"
-        print(f"  budget {answer.budget:>5}: {answer.answer or '(no answer)'}   [{spent}]")
+        print(f"  budget {answer.budget:>5}: {_shown_answer(answer.answer, answer.response)}   [{spent}]")
     if config.trace_dir is not None:
         folder = TraceWriter(config.trace_dir).write(trace)
         print(f"Trace: {Path(config.trace_dir) / 'traces.jsonl'}; memory and images: {folder}/")
     return 0
+
+
+def _shown_answer(answer: str | None, response: str) -> str:
+    if answer is not None:
+        return answer
+    first_line = response.strip().splitlines()[0] if response.strip() else ""
+    return f"(no \\boxed{{}} answer; the model said: {first_line[:80]!r})"
 
 
 def run(args: argparse.Namespace) -> int:
