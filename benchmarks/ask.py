@@ -36,13 +36,13 @@ def verdict(ok: bool) -> str:
     return "meets target" if ok else "MISSES target"
 
 
-async def main(budgets: list[int], tokens: int, million: int) -> None:
+async def main(budgets: list[int], tokens: int, million: int, settings: AgentSettings) -> None:
     clock = time.perf_counter()
     model = load_model("embedded")
     load_seconds = time.perf_counter() - clock
     async with model, AsyncRenderer(pages=1) as renderer:
         document = document_of(tokens, model.tokenizer)
-        agent = MemoryAgent(model, AgentSettings(mode="visual"), renderer)
+        agent = MemoryAgent(model, settings, renderer)
         clock = time.perf_counter()
         trace = await agent.answer(Question(document=document, question=QUESTION), budgets)
         wall = time.perf_counter() - clock
@@ -101,5 +101,10 @@ if __name__ == "__main__":
     )
     parser.add_argument("--tokens", type=int, default=10_000, help="document length in tokens")
     parser.add_argument("--million", type=int, default=1_000_000, help="length of the chunking test document")
+    parser.add_argument(
+        "--chunk-tokens", type=int, default=5000, help="chunk size (the paper's 5000 by default)"
+    )
+    parser.add_argument("--max-memory-tokens", type=int, default=2048, help="memory cap (the paper's 2048)")
     args = parser.parse_args()
-    asyncio.run(main(args.budget or [1024, 256, 64, 16], args.tokens, args.million))
+    settings = AgentSettings(chunk_tokens=args.chunk_tokens, max_memory_tokens=args.max_memory_tokens)
+    asyncio.run(main(args.budget or [1024, 256, 64, 16], args.tokens, args.million, settings))

@@ -64,7 +64,8 @@ def test_embedded_default_answers_at_every_budget_and_writes_the_trace(document,
         assert answer["ocr_text"] is not None
         assert (tmp_path / answer["image_path"]).is_file()
     assert (tmp_path / trace["render"]["image_path"]).is_file()
-    assert (tmp_path / "ask" / "memory.md").read_text() == trace["final_memory"]
+    assert (tmp_path / trace["question_id"] / "memory.md").read_text() == trace["final_memory"]
+    assert trace["question_id"].startswith("ask-")
 
 
 def test_tiny_qwen2_5_vl_through_transformers_counts_its_image_tokens(document, tiny_vlm, tmp_path):
@@ -131,3 +132,19 @@ def test_non_integer_budget_is_refused_by_the_parser():
     result = ask("--doc", "x.md", "--question", "q", "--budget", "1.5")
     assert result.returncode == 2
     assert "invalid int value" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_readme_demo_config_is_a_valid_ask_config():
+    import argparse
+
+    from memocr.commands.ask import AskConfig, add_arguments, check_config, read_document
+    from memocr.config import config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    root = Path(__file__).resolve().parent.parent
+    config = config_from_args(AskConfig, parser.parse_args(["--config", str(root / "examples/demo.yaml")]))
+    check_config(config)
+    assert config.budget == [1024, 256, 64, 16] and config.model == "embedded"
+    assert "Saltgate" in config.question
+    assert len(read_document(str(root / config.doc)).split()) > 5000

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -129,7 +130,8 @@ async def ask(config: AskConfig, document: str) -> int:
             if renderer is not None:
                 await renderer.start()
             agent = MemoryAgent(model, settings, renderer)
-            question = Question(document=document, question=config.question.strip(), question_id="ask")
+            run_id = time.strftime("ask-%Y%m%d-%H%M%S")
+            question = Question(document=document, question=config.question.strip(), question_id=run_id)
             try:
                 trace = await agent.answer(question, config.budget, progress=progress)
             except ModelUnavailableError as error:

@@ -81,9 +81,18 @@ class LlamaCpp(ChatModel):
     callers wait in worker threads, so the event loop stays free.
     """
 
-    def __init__(self, path: str | Path, *, n_ctx: int = 0, n_threads: int = 0, name: str | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        n_ctx: int = 0,
+        n_threads: int = 0,
+        repeat_penalty: float = 1.0,
+        name: str | None = None,
+    ):
         """`n_ctx=0` takes the context length the model was trained with; `n_threads=0` uses every
-        core this process may run on."""
+        core this process may run on; `repeat_penalty` above 1 discourages the loops small models
+        fall into (1.0 leaves sampling untouched)."""
         import xllamacpp as xlc
 
         path = Path(path)
@@ -103,6 +112,7 @@ class LlamaCpp(ChatModel):
             raise ModelUnavailableError(f"llama.cpp could not load {path}: {err}") from err
         self.load_seconds = time.perf_counter() - started
         self.name = name or f"gguf:{path.stem}"
+        self.repeat_penalty = repeat_penalty
         self._tokenizer = LlamaCppTokenizer(self._server.listening_address)
 
     @property
@@ -123,6 +133,7 @@ class LlamaCpp(ChatModel):
             "max_tokens": max_tokens,
             "temperature": temperature,
             "top_p": top_p,
+            "repeat_penalty": self.repeat_penalty,
         }
         if seed is not None:
             request["seed"] = seed

@@ -23,6 +23,8 @@ SPEC_FORMS = """accepted model specs:
   openai+https://HOST/v1?model=NAME  the same over https (API key from OPENAI_API_KEY)
   hf:///path/to/model                a local transformers model (Qwen2.5-VL, Qwen2-VL or a text LM)"""
 
+EMBEDDED_REPEAT_PENALTY = 1.05
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -102,7 +104,12 @@ def _build(spec: str, options: dict[str, Any]) -> ChatModel:
     from memocr.models.llamacpp import LlamaCpp, embedded_gguf_path
     from memocr.models.ocr import OcrReader
 
-    path = embedded_gguf_path() if parsed.backend == "embedded" else Path(parsed.location)
+    if parsed.backend == "embedded":
+        # SmolLM2-135M echoes the prompt's last line over and over without a penalty.
+        merged.setdefault("repeat_penalty", EMBEDDED_REPEAT_PENALTY)
+        path = embedded_gguf_path()
+    else:
+        path = Path(parsed.location)
     return OcrReader(LlamaCpp(path, **_typed(spec, LlamaCpp, merged)))
 
 
