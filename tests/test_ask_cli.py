@@ -148,3 +148,31 @@ def test_the_readme_demo_config_is_a_valid_ask_config():
     assert config.budget == [1024, 256, 64, 16] and config.model == "embedded"
     assert "Saltgate" in config.question
     assert len(read_document(str(root / config.doc)).split()) > 5000
+
+
+def test_openai_compatible_server_gets_fitted_images_and_processor_limits(document, tmp_path, capsys):
+    import base64
+    import io
+
+    from PIL import Image
+
+    from fake_openai import FakeOpenAIServer
+
+    with FakeOpenAIServer() as server:
+        code = main(
+            ["ask", "--doc", str(document), "--question", QUESTION, "--model", server.spec,
+             "--chunk-tokens", "2000", "--budget", "256", "--budget", "16", "--trace-dir", str(tmp_path)]
+        )  # fmt: skip
+        requests = server.state.requests
+    assert code == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "budget   256: Paris" in out and "budget    16: Paris" in out
+    answer_requests = [r for r in requests if "<article>" not in str(r["messages"])]
+    assert len(answer_requests) == 2
+    for request, budget in zip(answer_requests, (256, 16), strict=True):
+        (image_part,) = [p for p in request["messages"][0]["content"] if p["type"] == "image_url"]
+        png = base64.b64decode(image_part["image_url"]["url"].split(",", 1)[1])
+        width, height = Image.open(io.BytesIO(png)).size
+        assert (width // 28) * (height // 28) <= budget and width % 28 == height % 28 == 0
+        assert request["mm_processor_kwargs"] == {"min_pixels": 784, "max_pixels": width * height}
+    assert read_trace(tmp_path)["answers"][1]["visual_tokens"] <= 16
