@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from memocr.budget import fit_to_budget, validate_budget, visual_tokens
 from memocr.chunking import chunk_document, clean_memory, truncate_to_tokens
@@ -32,7 +32,7 @@ from memocr.prompts import (
 from memocr.trace import BudgetAnswer, DraftStep, RenderInfo, Trace
 
 if TYPE_CHECKING:
-    from memocr.models import ChatModel
+    from memocr.models import ChatModel, Completion
     from memocr.render import AsyncRenderer
 
 ModeName = Literal["visual", "text", "visual-plain", "visual-html"]
@@ -87,10 +87,6 @@ class Question:
 
 ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(chunks_done, chunks_total)`` after every drafting turn."""
-
-
-def _user(*parts: dict) -> list[dict]:
-    return [{"role": "user", "content": list(parts)}]
 
 
 class MemoryAgent:
@@ -195,12 +191,8 @@ class MemoryAgent:
         steps: list[DraftStep] = []
         for index, chunk in enumerate(chunks):
             prompt = self.mode.draft_prompt.format(question=question, chunk=chunk, memory=memory)
-            completion = await self.model.chat(
-                _user({"type": "text", "text": prompt}),
-                max_tokens=self.settings.max_memory_tokens,
-                temperature=self.settings.temperature,
-                top_p=self.settings.top_p,
-                seed=self.settings.seed,
+            completion = await self._chat(
+                {"type": "text", "text": prompt}, max_tokens=self.settings.max_memory_tokens
             )
             memory = clean_memory(completion.text)
             steps.append(
@@ -236,28 +228,28 @@ class MemoryAgent:
             image=result.image,
         )
 
+    async def _chat(self, *parts: dict, max_tokens: int) -> Completion:
+        return await self.model.chat(
+            [{"role": "user", "content": list(parts)}],
+            max_tokens=max_tokens,
+            temperature=self.settings.temperature,
+            top_p=self.settings.top_p,
+            seed=self.settings.seed,
+        )
+
     async def _answer_from_image(self, question: str, render: RenderInfo, budget: int) -> BudgetAnswer:
         assert render.image is not None
         clock = time.perf_counter()
         image = fit_to_budget(render.image, budget)
         fit_seconds = time.perf_counter() - clock
-        completion = await self.model.chat(
-            _user(
-                {"type": "image", "image": image},
-                {"type": "text", "text": self.mode.answer_prompt.format(question=question)},
-            ),
+        completion = await self._chat(
+            {"type": "image", "image": image},
+            {"type": "text", "text": self.mode.answer_prompt.format(question=question)},
             max_tokens=self.settings.max_answer_tokens,
-            temperature=self.settings.temperature,
-            top_p=self.settings.top_p,
-            seed=self.settings.seed,
         )
-        return BudgetAnswer(
-            budget=budget,
-            response=completion.text,
-            answer=extract_answer(completion.text),
-            prompt_tokens=completion.usage.prompt_tokens,
-            completion_tokens=completion.usage.completion_tokens,
-            answer_seconds=completion.seconds,
+        return _budget_answer(
+            budget,
+            completion,
             image_width=image.width,
             image_height=image.height,
             visual_tokens=visual_tokens(image.width, image.height),
@@ -265,28 +257,28 @@ class MemoryAgent:
             fit_seconds=fit_seconds,
             ocr_text=None if completion.ocr_text is None else "\n".join(completion.ocr_text),
             ocr_seconds=completion.ocr_seconds,
-            prefill_seconds=completion.prefill_seconds,
-            decode_seconds=completion.decode_seconds,
             image=image,
         )
 
     async def _answer_from_text(self, question: str, memory: str, budget: int) -> BudgetAnswer:
         shown, shown_tokens = truncate_to_tokens(memory, self.model.tokenizer, budget)
-        completion = await self.model.chat(
-            _user({"type": "text", "text": self.mode.answer_prompt.format(question=question, memory=shown)}),
+        completion = await self._chat(
+            {"type": "text", "text": self.mode.answer_prompt.format(question=question, memory=shown)},
             max_tokens=self.settings.max_answer_tokens,
-            temperature=self.settings.temperature,
-            top_p=self.settings.top_p,
-            seed=self.settings.seed,
         )
-        return BudgetAnswer(
-            budget=budget,
-            response=completion.text,
-            answer=extract_answer(completion.text),
-            prompt_tokens=completion.usage.prompt_tokens,
-            completion_tokens=completion.usage.completion_tokens,
-            answer_seconds=completion.seconds,
-            prefill_seconds=completion.prefill_seconds,
-            decode_seconds=completion.decode_seconds,
-            memory_tokens=shown_tokens,
-        )
+        return _budget_answer(budget, completion, memory_tokens=shown_tokens)
+
+
+def _budget_answer(budget: int, completion: Completion, **details: Any) -> BudgetAnswer:
+    """The fields every answer turn records, plus the mode's own ``details``."""
+    return BudgetAnswer(
+        budget=budget,
+        response=completion.text,
+        answer=extract_answer(completion.text),
+        prompt_tokens=completion.usage.prompt_tokens,
+        completion_tokens=completion.usage.completion_tokens,
+        answer_seconds=completion.seconds,
+        prefill_seconds=completion.prefill_seconds,
+        decode_seconds=completion.decode_seconds,
+        **details,
+    )
