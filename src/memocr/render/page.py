@@ -13,7 +13,7 @@ import re
 
 import markdown
 
-from memocr.render.profiles import HTML_CSS, RenderProfile
+from memocr.render.profiles import HTML_CSS, HTML_DEFAULT_WIDTH, RenderProfile
 
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
 INPUT_FORMATS = ("markdown", "html")
@@ -62,8 +62,14 @@ def build_page(body_html: str, css: str) -> str:
     )
 
 
-def page_for(content: str, profile: RenderProfile, input_format: str) -> str:
-    """The page that renders ``content`` (Markdown, or HTML possibly inside a ```html fence)."""
+def page_for(
+    content: str, profile: RenderProfile, input_format: str, html_width: int = HTML_DEFAULT_WIDTH
+) -> str:
+    """The page that renders ``content`` (Markdown, or HTML possibly inside a ```html fence).
+
+    HTML memories are laid out in a body ``html_width`` pixels wide, which is what the released HTML
+    server's viewport width did, without resizing the page's viewport (see `memocr.render.pool`).
+    """
     if check_input_format(input_format) == "html":
-        return build_page(extract_html(content), HTML_CSS)
+        return build_page(extract_html(content), f"{HTML_CSS}body {{ width: {html_width}px; }}\n")
     return build_page(markdown_to_html(content), profile.css)

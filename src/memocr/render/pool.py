@@ -1,9 +1,11 @@
 """A warm pool of Chromium pages, with automatic relaunch of a browser that crashed or was killed.
 
 Opening a page costs about six renders, so pages are opened once and lent out one render at a time.
-Every page has a browser context of its own, with JavaScript disabled and every network request
-aborted: a memory is inert data, whatever it says. (Pages sharing a context are tabs of one window,
-and Chromium throttles the hidden tabs' frames, which stalls their screenshots by about a second.)
+The pages of a browser share one browser context with JavaScript disabled and every network request
+aborted: a memory is inert data, whatever it says. Shared-context pages are tabs of one window, so
+their viewport must not change from render to render (resizing one tab resizes the window under the
+others); profiles share one viewport and HTML widths are laid out in CSS. A context per page would
+cost two more Chromium renderer processes per page, about 85 MB each.
 """
 
 from __future__ import annotations
@@ -47,9 +49,8 @@ _WARM_UP_PAGE = "<!DOCTYPE html><html><body><p>warm-up</p></body></html>"
 def default_page_count() -> int:
     """One page per core, at least two (one lays out while the other's screenshot is encoded).
 
-    Measured on 2 cores (benchmarks/render.py): 2 pages already give ~37 renders/s; 4 pages add ~20%
-    throughput but ~650 MB of summed RSS, because every page is its own Chromium window with its own
-    renderer processes.
+    Measured on 2 cores (benchmarks/render.py): 2 pages give ~34 renders/s over HTTP at concurrency
+    8; more pages add little throughput on 2 cores and a renderer process each.
     """
     return max(2, os.cpu_count() or 1)
 
@@ -63,6 +64,9 @@ class _Browser:
         self._launch_timeout_s = launch_timeout_s
         self._lock = asyncio.Lock()
         self.browser: Browser | None = None
+        self._context: BrowserContext | None = None
+        self._context_generation = -1
+        self._context_lock = asyncio.Lock()
         self.generation = 0
         self.relaunches = 0
         self.blocked_requests = 0
@@ -85,14 +89,18 @@ class _Browser:
         )
         self.generation += 1
 
-    async def new_context(self) -> BrowserContext:
-        """An offline, script-less context: scripts never run and every request the page makes fails."""
-        assert self.browser is not None
-        context = await self.browser.new_context(
-            java_script_enabled=False, device_scale_factor=1, service_workers="block"
-        )
-        await context.route("**/*", self._abort)
-        return context
+    async def context(self) -> BrowserContext:
+        """The offline, script-less context every page of this launch shares: scripts never run and
+        every request a page makes fails."""
+        async with self._context_lock:
+            if self._context is None or self._context_generation != self.generation:
+                assert self.browser is not None
+                self._context = await self.browser.new_context(
+                    java_script_enabled=False, device_scale_factor=1, service_workers="block"
+                )
+                await self._context.route("**/*", self._abort)
+                self._context_generation = self.generation
+            return self._context
 
     async def _abort(self, route: Route) -> None:
         self.blocked_requests += 1
@@ -112,6 +120,7 @@ class _Browser:
             await self.relaunch(self.generation)
 
     async def close(self) -> None:
+        self._context = None
         browser, self.browser = self.browser, None
         if browser is not None:
             with contextlib.suppress(PlaywrightError, TimeoutError):
@@ -249,7 +258,7 @@ class PagePool:
             seen = owner.generation
             try:
                 await owner.ensure_running()
-                slot.context = await owner.new_context()
+                slot.context = await owner.context()
                 slot.page = await slot.context.new_page()
                 slot.cdp = await slot.context.new_cdp_session(slot.page)
             except PlaywrightError:
@@ -261,7 +270,7 @@ class PagePool:
             return
 
     async def _discard(self, slot: Slot) -> None:
-        context, slot.context, slot.page, slot.cdp = slot.context, None, None, None
-        if context is not None and slot.generation == slot.owner.generation and slot.owner.running:
+        page, slot.context, slot.page, slot.cdp = slot.page, None, None, None
+        if page is not None and slot.generation == slot.owner.generation and slot.owner.running:
             with contextlib.suppress(PlaywrightError, TimeoutError):
-                await asyncio.wait_for(context.close(), _CLOSE_TIMEOUT_S)
+                await asyncio.wait_for(page.close(), _CLOSE_TIMEOUT_S)

@@ -118,7 +118,8 @@ class AsyncRenderer:
             raise TypeError(f"a memory is a str, got {type(content).__name__}")
         resolved = self._resolve(profile)
         check_input_format(input_format)
-        viewport = self._viewport(resolved, input_format, width)
+        html_width = self._html_width(input_format, width)
+        viewport = (resolved.viewport_width, resolved.viewport_height)
         if not self._started:
             raise RuntimeError(
                 "the renderer is not started; use 'async with AsyncRenderer() as r' or await r.start()"
@@ -126,7 +127,7 @@ class AsyncRenderer:
         element_shot = input_format == "html"
         try:
             async with asyncio.timeout(self.render_timeout_s):
-                page_html = await asyncio.to_thread(page_for, content, resolved, input_format)
+                page_html = await asyncio.to_thread(page_for, content, resolved, input_format, html_width)
                 try:
                     png, plan = await self._attempt(page_html, resolved, viewport, element_shot)
                 except PlaywrightError:
@@ -156,11 +157,11 @@ class AsyncRenderer:
         return list(await asyncio.gather(*(self.render(content, **options) for content in contents)))
 
     @staticmethod
-    def _viewport(profile: RenderProfile, input_format: str, width: int | None) -> tuple[int, int]:
+    def _html_width(input_format: str, width: int | None) -> int:
         if input_format == "markdown":
             if width is not None:
                 raise ValueError("width applies to HTML memories only (input_format='html')")
-            return profile.viewport_width, profile.viewport_height
+            return HTML_DEFAULT_WIDTH
         width = HTML_DEFAULT_WIDTH if width is None else width
         if (
             isinstance(width, bool)
@@ -170,7 +171,7 @@ class AsyncRenderer:
             raise ValueError(
                 f"width must be whole pixels from {MIN_HTML_WIDTH} to {MAX_HTML_WIDTH}, got {width!r}"
             )
-        return width, profile.viewport_height
+        return width
 
     async def _attempt(
         self, page_html: str, profile: RenderProfile, viewport: tuple[int, int], element_shot: bool
