@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from memocr.budget import fit_to_budget, validate_budget, visual_tokens
-from memocr.chunking import chunk_document, clean_memory, truncate_to_tokens
+from memocr.chunking import Chunk, chunk_document, clean_memory, truncate_to_tokens
 from memocr.metrics import extract_answer
 from memocr.prompts import (
     ANSWER_FROM_IMAGE,
@@ -128,7 +128,7 @@ class MemoryAgent:
         )
         timings["chunking"] = time.perf_counter() - clock
 
-        memory, steps = await self._draft(question.question, chunks, document_tokens, progress)
+        memory, steps = await self._draft(question.question, chunks, progress)
         timings["drafting"] = sum(step.seconds for step in steps)
 
         render = None
@@ -184,13 +184,12 @@ class MemoryAgent:
         return list(await asyncio.gather(*(one(question) for question in questions)))
 
     async def _draft(
-        self, question: str, chunks: list[str], document_tokens: int, progress: ProgressCallback | None
+        self, question: str, chunks: list[Chunk], progress: ProgressCallback | None
     ) -> tuple[str, list[DraftStep]]:
-        chunk_size = self.settings.chunk_tokens
         memory = INITIAL_MEMORY
         steps: list[DraftStep] = []
         for index, chunk in enumerate(chunks):
-            prompt = self.mode.draft_prompt.format(question=question, chunk=chunk, memory=memory)
+            prompt = self.mode.draft_prompt.format(question=question, chunk=chunk.text, memory=memory)
             completion = await self._chat(
                 {"type": "text", "text": prompt}, max_tokens=self.settings.max_memory_tokens
             )
@@ -198,7 +197,7 @@ class MemoryAgent:
             steps.append(
                 DraftStep(
                     chunk_index=index,
-                    chunk_tokens=min(chunk_size, document_tokens - index * chunk_size),
+                    chunk_tokens=chunk.tokens,
                     memory=memory,
                     prompt_tokens=completion.usage.prompt_tokens,
                     completion_tokens=completion.usage.completion_tokens,

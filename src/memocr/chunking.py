@@ -3,22 +3,43 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from memocr.models.base import Tokenizer
 
+_REPLACEMENT = "\ufffd"
+_MAX_CHARACTER_TOKENS = 4  # a UTF-8 character is at most 4 bytes, so at most 4 byte tokens
 
-def chunk_document(text: str, tokenizer: Tokenizer, chunk_tokens: int) -> tuple[list[str], int]:
+
+@dataclass(frozen=True)
+class Chunk:
+    text: str
+    tokens: int
+
+
+def chunk_document(text: str, tokenizer: Tokenizer, chunk_tokens: int) -> tuple[list[Chunk], int]:
     """Split ``text`` into consecutive chunks of ``chunk_tokens`` tokens (the last one holds the rest).
 
     The document is tokenized once and each slice decoded back, so chunk boundaries are exactly the
-    model's token boundaries. Returns the chunks and the document's length in tokens.
+    model's token boundaries (moved by a token or three where a cut would split a character).
+    Returns the chunks and the document's length in tokens.
     """
     if chunk_tokens < 1:
         raise ValueError(f"chunk size must be at least 1 token, got {chunk_tokens}")
     ids = tokenizer.encode(text)
-    chunks = [
-        tokenizer.decode(ids[start : start + chunk_tokens]) for start in range(0, len(ids), chunk_tokens)
-    ]
+    chunks = []
+    start = 0
+    while start < len(ids):
+        end = min(start + chunk_tokens, len(ids))
+        chunk = tokenizer.decode(ids[start:end])
+        # Byte-level tokenizers can cut a character (CJK, emoji) in two; move the cut past it.
+        for _ in range(_MAX_CHARACTER_TOKENS):
+            if end == len(ids) or not chunk.endswith(_REPLACEMENT):
+                break
+            end += 1
+            chunk = tokenizer.decode(ids[start:end])
+        chunks.append(Chunk(chunk, end - start))
+        start = end
     return chunks, len(ids)
 
 
