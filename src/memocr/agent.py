@@ -123,8 +123,10 @@ class MemoryAgent:
         timings: dict[str, float] = {}
 
         clock = time.perf_counter()
-        chunks, document_tokens = chunk_document(
-            question.document, self.model.tokenizer, self.settings.chunk_tokens
+        # Tokenizers are blocking (some over HTTP), and a long document takes seconds: keep the event
+        # loop free for the other questions in flight.
+        chunks, document_tokens = await asyncio.to_thread(
+            chunk_document, question.document, self.model.tokenizer, self.settings.chunk_tokens
         )
         timings["chunking"] = time.perf_counter() - clock
 
@@ -260,7 +262,9 @@ class MemoryAgent:
         )
 
     async def _answer_from_text(self, question: str, memory: str, budget: int) -> BudgetAnswer:
-        shown, shown_tokens = truncate_to_tokens(memory, self.model.tokenizer, budget)
+        shown, shown_tokens = await asyncio.to_thread(
+            truncate_to_tokens, memory, self.model.tokenizer, budget
+        )
         completion = await self._chat(
             {"type": "text", "text": self.mode.answer_prompt.format(question=question, memory=shown)},
             max_tokens=self.settings.max_answer_tokens,
