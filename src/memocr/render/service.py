@@ -223,8 +223,10 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             raise BadRequest(500, str(error)) from None
         finally:
             in_flight -= 1
+        # Fitting and encoding are CPU work; the event loop keeps serving other requests meanwhile.
         if parsed.budget is None:
-            image, payload = result.image, result.to_bytes(parsed.format)
+            image = result.image
+            payload = await asyncio.to_thread(result.to_bytes, parsed.format)
         else:
             image = await asyncio.to_thread(fit_to_budget, result.image, parsed.budget)
             payload = await asyncio.to_thread(encode_image, image, parsed.format)
