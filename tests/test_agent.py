@@ -96,7 +96,7 @@ def test_text_mode_shows_the_first_b_tokens_of_the_memory_and_no_image():
 
 def test_plain_mode_drafts_without_layout_instructions():
     model = ScriptedModel(drafting_reply)
-    run(
+    plain = run(
         answer_with_renderer(
             model, AgentSettings(mode="visual-plain", chunk_tokens=50), Question(DOCUMENT, "q"), [64]
         )
@@ -106,13 +106,15 @@ def test_plain_mode_drafts_without_layout_instructions():
     assert "headings near the top" not in draft
 
     layout = ScriptedModel(drafting_reply)
-    run(
+    with_layout = run(
         answer_with_renderer(
             layout, AgentSettings(mode="visual", chunk_tokens=50), Question(DOCUMENT, "q"), [64]
         )
     )
     assert "headings near the top" in layout.calls[0]["prompt"]
-    assert DRAFT_MARKDOWN_LAYOUT.name != DRAFT_MARKDOWN_PLAIN.name
+    # Traces name the prompt versions they were drafted with.
+    assert plain.prompts["draft"] == DRAFT_MARKDOWN_PLAIN.id == "draft-markdown-plain@v1"
+    assert with_layout.prompts["draft"] == DRAFT_MARKDOWN_LAYOUT.id
 
 
 def test_html_mode_renders_the_memory_as_html():
