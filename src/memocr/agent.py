@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from memocr.budget import fit_to_budget, validate_budget, visual_tokens
 from memocr.chunking import Chunk, chunk_document, clean_memory, truncate_to_tokens
+from memocr.errors import InputError
 from memocr.metrics import extract_answer
 from memocr.prompts import (
     ANSWER_FROM_IMAGE,
@@ -69,10 +70,10 @@ class AgentSettings:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise ValueError(f"unknown mode {self.mode!r}; modes: {', '.join(MODES)}")
+            raise InputError(f"unknown mode {self.mode!r}; modes: {', '.join(MODES)}")
         for name in ("chunk_tokens", "max_memory_tokens", "max_answer_tokens"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
 
 
 @dataclass
@@ -102,7 +103,7 @@ class MemoryAgent:
         self.settings = settings or AgentSettings()
         self.mode = MODES[self.settings.mode]
         if self.mode.input_format is not None and renderer is None:
-            raise ValueError(f"mode {self.mode.name!r} reads the memory as an image and needs a renderer")
+            raise InputError(f"mode {self.mode.name!r} reads the memory as an image and needs a renderer")
         self.renderer = renderer
 
     async def answer(
@@ -118,7 +119,7 @@ class MemoryAgent:
         """
         budgets = [validate_budget(budget) for budget in budgets]
         if not budgets:
-            raise ValueError("give at least one budget")
+            raise InputError("give at least one budget")
         started = time.perf_counter()
         timings: dict[str, float] = {}
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from memocr.errors import InputError
+
 PATCH_PX = 28
 PIXELS_PER_TOKEN = PATCH_PX * PATCH_PX
 MAX_ASPECT_RATIO = 200
@@ -23,11 +25,11 @@ DEFAULT_MAX_PIXELS = 16384 * PIXELS_PER_TOKEN
 
 
 def validate_budget(budget: object) -> int:
-    """Return ``budget`` as an int, or raise a ValueError that says what a budget must be."""
+    """Return ``budget`` as an int, or raise an InputError that says what a budget must be."""
     if isinstance(budget, bool) or not isinstance(budget, int):
-        raise ValueError(f"a budget is a whole number of visual tokens (>= 1), got {budget!r}")
+        raise InputError(f"a budget is a whole number of visual tokens (>= 1), got {budget!r}")
     if budget < 1:
-        raise ValueError(f"a budget must be at least 1 visual token, got {budget}")
+        raise InputError(f"a budget must be at least 1 visual token, got {budget}")
     return budget
 
 
@@ -44,9 +46,9 @@ def smart_resize(
     the image is scaled, aspect kept, and rounded towards the range. Returns ``(height, width)``.
     """
     if min(height, width) <= 0:
-        raise ValueError(f"image sides must be positive, got {width}x{height}")
+        raise InputError(f"image sides must be positive, got {width}x{height}")
     if max(height, width) / min(height, width) > MAX_ASPECT_RATIO:
-        raise ValueError(
+        raise InputError(
             f"aspect ratio {max(height, width) / min(height, width):.1f} is above the processor's "
             f"limit of {MAX_ASPECT_RATIO}"
         )
@@ -128,7 +130,7 @@ def budget_grid(width: int, height: int, budget: int) -> TokenGrid:
         if best_key is None or key > best_key:
             best, best_key = TokenGrid(rows, cols), key
     if best is None:  # unreachable for aspect ratios the processor accepts; kept as a clear failure
-        raise ValueError(f"no grid of at most {budget} tokens fits a {width}x{height} image")
+        raise InputError(f"no grid of at most {budget} tokens fits a {width}x{height} image")
     return best
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from memocr.errors import InputError
 from memocr.models.base import Tokenizer
 
 _REPLACEMENT = "\ufffd"
@@ -25,7 +26,7 @@ def chunk_document(text: str, tokenizer: Tokenizer, chunk_tokens: int) -> tuple[
     Returns the chunks and the document's length in tokens.
     """
     if chunk_tokens < 1:
-        raise ValueError(f"chunk size must be at least 1 token, got {chunk_tokens}")
+        raise InputError(f"chunk size must be at least 1 token, got {chunk_tokens}")
     ids = tokenizer.encode(text)
     chunks = []
     start = 0

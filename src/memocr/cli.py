@@ -1,7 +1,9 @@
 """The `memocr` command line: one subcommand per module in `memocr.commands`.
 
 Each command module exposes `add_arguments(parser)` and `run(args) -> int`. Modules are imported only
-when their command runs, so `memocr render` never pays for importing torch.
+when their command runs, so `memocr render` never pays for importing torch. A `MemocrError` that
+leaves a command becomes one line on stderr and the error's exit code (2: fix the input; 1: a model
+or the renderer failed); Ctrl-C exits with 130 without a traceback.
 """
 
 from __future__ import annotations
@@ -46,7 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return _command_module(args.command).run(args)
+    from memocr.errors import MemocrError
+
+    try:
+        return _command_module(args.command).run(args)
+    except MemocrError as error:
+        print(f"memocr {args.command}: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"memocr {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -16,11 +16,9 @@ from typing import Any, TypeVar
 
 import yaml
 
+from memocr.errors import ConfigError
+
 T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A config file or value a user gave cannot be used; the message says which and why."""
 
 
 def _flag(name: str) -> str:

@@ -17,6 +17,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from memocr.errors import InputError
+
 _BOX_OPEN = "\\boxed{"
 # LaTeX text wrappers a model puts inside a box; the words inside are the answer.
 _TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf)\{([^{}]*)\}")
@@ -89,7 +91,7 @@ def _best(pred: str | None, golds: Sequence[str], pair_score: Callable[[str, str
     if isinstance(golds, str):
         raise TypeError("golds is a list of aliases, not a single string")
     if not golds:
-        raise ValueError("at least one gold answer is needed to score a prediction")
+        raise InputError("at least one gold answer is needed to score a prediction")
     if pred is None:
         return 0.0
     norm_pred = normalize_answer(pred)

@@ -17,6 +17,8 @@ from typing import Any
 
 from PIL import Image
 
+from memocr.errors import InputError
+
 SCHEMA_VERSION = 1
 
 
@@ -108,7 +110,7 @@ class Trace:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Trace:
         if data.get("schema_version") != SCHEMA_VERSION:
-            raise ValueError(f"trace schema {data.get('schema_version')} is not {SCHEMA_VERSION}")
+            raise InputError(f"trace schema {data.get('schema_version')} is not {SCHEMA_VERSION}")
         data = dict(data)
         data["steps"] = [DraftStep(**step) for step in data["steps"]]
         data["render"] = RenderInfo(**data["render"]) if data["render"] else None

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from memocr.config import ConfigError, add_config_arguments, config_from_args
+from memocr.config import add_config_arguments, config_from_args
+from memocr.errors import InputError
 
 
 @dataclass
@@ -33,10 +34,6 @@ class RenderConfig:
     output: str | None = field(
         default=None, metadata={"help": "write the image here (.png, or .jpg/.jpeg for JPEG); also -o"}
     )
-
-
-class InputError(Exception):
-    """Something the user gave cannot be used; the message says what and what to do."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,34 +77,20 @@ def _image_format(output: str) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.path is not None:
         args.file = args.path
-    try:
-        config = config_from_args(RenderConfig, args)
-        content = read_memory(config.file)
-        return _render(config, content)
-    except (ConfigError, InputError) as error:
-        print(f"memocr render: {error}", file=sys.stderr)
-        return 2
+    config = config_from_args(RenderConfig, args)
+    return _render(config, read_memory(config.file))
 
 
 def _render(config: RenderConfig, content: str) -> int:
     from memocr.budget import fit_to_budget, validate_budget, visual_tokens
-    from memocr.render import Renderer, RenderError
+    from memocr.render import Renderer
     from memocr.render.result import encode_image
 
-    try:
-        budget = None if config.budget is None else validate_budget(config.budget)
-    except ValueError as error:
-        raise InputError(str(error)) from error
+    budget = None if config.budget is None else validate_budget(config.budget)
     image_format = _image_format(config.output) if config.output else None
     input_format = _input_format(config)
-    try:
-        with Renderer(profile=config.profile, pages=1) as renderer:
-            result = renderer.render(content, input_format=input_format, width=config.width)
-    except (ValueError, FileNotFoundError) as error:
-        raise InputError(str(error)) from error
-    except RenderError as error:
-        print(f"memocr render: rendering {config.file} failed: {error}", file=sys.stderr)
-        return 1
+    with Renderer(profile=config.profile, pages=1) as renderer:
+        result = renderer.render(content, input_format=input_format, width=config.width)
     image = result.image if budget is None else fit_to_budget(result.image, budget)
     if config.output and image_format:
         reuse = image is result.image  # the browser's own PNG needs no second encoding

@@ -4,16 +4,8 @@ Importing this package is cheap: torch, transformers, xllamacpp and rapidocr are
 backend that needs them, when it is built.
 """
 
-from memocr.models.base import (
-    ChatModel,
-    Completion,
-    Message,
-    ModelError,
-    ModelSpecError,
-    ModelUnavailableError,
-    Tokenizer,
-    Usage,
-)
+from memocr.errors import ContextLengthError, ModelError, ModelSpecError, ModelUnavailableError
+from memocr.models.base import ChatModel, Completion, Message, Tokenizer, Usage
 from memocr.models.ocr import OcrReader
 from memocr.models.spec import SPEC_FORMS, ModelSpec, load_model, parse_spec
 
@@ -21,6 +13,7 @@ __all__ = [
     "SPEC_FORMS",
     "ChatModel",
     "Completion",
+    "ContextLengthError",
     "Message",
     "ModelError",
     "ModelSpec",

@@ -14,6 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
 
+from memocr.errors import ModelError
+
 # {"role": "system" | "user" | "assistant", "content": str | list[part]}; a part is
 # {"type": "text", "text": str} or {"type": "image", "image": PIL.Image.Image}.
 Message = dict[str, Any]
@@ -24,18 +26,6 @@ Message = dict[str, Any]
 # with a second busy job on two cores its decode fell from ~40 to 1-8 tokens/s. So CPU-bound work in
 # one process takes turns under this lock, whatever model or question it belongs to.
 CPU_LOCK = threading.Lock()
-
-
-class ModelError(RuntimeError):
-    """A backend failed to produce a completion (bad request, server error after retries, ...)."""
-
-
-class ModelUnavailableError(ModelError):
-    """The model cannot be used at all (server unreachable, weights missing); the message says what to do."""
-
-
-class ModelSpecError(ValueError):
-    """A model spec string (or an option given with it) is not one `load_model` understands."""
 
 
 @runtime_checkable
@@ -99,6 +89,14 @@ class ChatModel(ABC):
     @abstractmethod
     def tokenizer(self) -> Tokenizer:
         """The tokenizer of the model that drafts the memory."""
+
+    @property
+    def context_length(self) -> int | None:
+        """Tokens one request may hold, prompt and completion together; None where it is unknown.
+
+        The agent checks its settings against this before the first turn, so a request that cannot
+        fit fails at once (`ContextLengthError`) instead of being cut or shifted by the runtime."""
+        return None
 
     async def aclose(self) -> None:  # noqa: B027 (an optional hook: not every backend holds resources)
         """Release connections, servers or weights. The default has nothing to release."""

@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from memocr.budget import processor_kwargs
+from memocr.errors import ModelError, ModelUnavailableError
 from memocr.models.base import (
     CPU_LOCK,
     ChatModel,
     Completion,
     Message,
-    ModelError,
-    ModelUnavailableError,
     Usage,
     content_parts,
     message_images,

@@ -17,13 +17,12 @@ from typing import Any
 
 import httpx
 
+from memocr.errors import ModelError, ModelUnavailableError
 from memocr.models.base import (
     CPU_LOCK,
     ChatModel,
     Completion,
     Message,
-    ModelError,
-    ModelUnavailableError,
     Usage,
     text_only,
 )

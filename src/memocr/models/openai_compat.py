@@ -19,12 +19,11 @@ import httpx
 from PIL import Image
 
 from memocr.budget import processor_kwargs
+from memocr.errors import ModelError, ModelUnavailableError
 from memocr.models.base import (
     ChatModel,
     Completion,
     Message,
-    ModelError,
-    ModelUnavailableError,
     Tokenizer,
     Usage,
     content_parts,

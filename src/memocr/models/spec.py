@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from memocr.models.base import ChatModel, ModelSpecError
+from memocr.errors import ModelSpecError
+from memocr.models.base import ChatModel
 
 SPEC_FORMS = """accepted model specs:
   embedded                           SmolLM2-135M-Instruct on llama.cpp behind an OCR reader (CPU default;

@@ -8,9 +8,10 @@ blocking code; both keep a warm Chromium page pool and are context managers::
     result.image, result.width, result.height, result.clipped_px
 """
 
+from memocr.errors import RenderError, RenderTimeout
 from memocr.render.profiles import DEFAULT_PROFILE, FULL, MEMOCR_V1, PROFILES, RenderProfile, get_profile
 from memocr.render.renderer import AsyncRenderer
-from memocr.render.result import RenderError, RenderResult, RenderTimeout
+from memocr.render.result import RenderResult
 from memocr.render.sync import Renderer
 
 __all__ = [

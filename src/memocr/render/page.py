@@ -13,6 +13,7 @@ import re
 
 import markdown
 
+from memocr.errors import InputError
 from memocr.render.profiles import HTML_CSS, HTML_DEFAULT_WIDTH, RenderProfile
 
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
@@ -26,7 +27,7 @@ _HTML_FENCE = re.compile(r"```html[^\S\n]*\n(.*?)(?:```|\Z)", re.IGNORECASE | re
 
 def check_input_format(input_format: str) -> str:
     if input_format not in INPUT_FORMATS:
-        raise ValueError(f"unknown input format {input_format!r}; choose one of: {', '.join(INPUT_FORMATS)}")
+        raise InputError(f"unknown input format {input_format!r}; choose one of: {', '.join(INPUT_FORMATS)}")
     return input_format
 
 

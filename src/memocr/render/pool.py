@@ -27,6 +27,8 @@ from playwright.async_api import (
 )
 from playwright.async_api import Error as PlaywrightError
 
+from memocr.errors import InputError, RendererUnavailableError
+
 CHROMIUM_PATH = "/usr/bin/chromium"
 # Keep Chromium off the network and away from anything it would do on its own behalf.
 CHROMIUM_FLAGS = (
@@ -77,7 +79,7 @@ class _Browser:
 
     async def launch(self) -> None:
         if not os.access(self._executable_path, os.X_OK):
-            raise FileNotFoundError(
+            raise RendererUnavailableError(
                 f"Chromium not found at {self._executable_path}; install it with "
                 "'apt-get install chromium' (scripts/setup.sh does) or pass the path of a Chromium binary"
             )
@@ -161,7 +163,7 @@ class PagePool:
 
     def __init__(self, *, pages: int, browsers: int, executable_path: str, launch_timeout_s: float) -> None:
         if pages < 1 or browsers < 1:
-            raise ValueError(
+            raise InputError(
                 f"a page pool needs at least one page and one browser, got {pages=}, {browsers=}"
             )
         self.page_count = pages

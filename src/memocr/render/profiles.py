@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from memocr.errors import InputError
+
 # Fallbacks shared by every profile: CJK and emoji glyphs come from fonts every install has
 # (fonts-noto-cjk, fonts-noto-color-emoji), never from whatever fontconfig would pick.
 _CJK_SERIF = "'Noto Serif CJK SC'"
@@ -109,7 +111,7 @@ def get_profile(name: str | RenderProfile) -> RenderProfile:
     try:
         return PROFILES[name]
     except (KeyError, TypeError):
-        raise ValueError(
+        raise InputError(
             f"unknown render profile {name!r}; choose one of: {', '.join(sorted(PROFILES))}"
         ) from None
 

@@ -13,11 +13,12 @@ from typing import Any
 from PIL import Image
 from playwright.async_api import Error as PlaywrightError
 
+from memocr.errors import InputError, RenderError, RenderTimeout
 from memocr.render.capture import CapturePlan, capture
 from memocr.render.page import check_input_format, page_for
 from memocr.render.pool import CHROMIUM_PATH, PagePool, default_page_count
 from memocr.render.profiles import DEFAULT_PROFILE, HTML_DEFAULT_WIDTH, RenderProfile, get_profile
-from memocr.render.result import RenderError, RenderResult, RenderTimeout
+from memocr.render.result import RenderResult
 
 MIN_HTML_WIDTH = 100
 MAX_HTML_WIDTH = 4096
@@ -51,9 +52,9 @@ class AsyncRenderer:
     ) -> None:
         self.profile = get_profile(profile)
         if max_height is not None and max_height < 1:
-            raise ValueError(f"max_height must be at least 1 pixel, got {max_height}")
+            raise InputError(f"max_height must be at least 1 pixel, got {max_height}")
         if render_timeout_s <= 0:
-            raise ValueError(f"render_timeout_s must be positive, got {render_timeout_s}")
+            raise InputError(f"render_timeout_s must be positive, got {render_timeout_s}")
         self.max_height = max_height
         self.render_timeout_s = render_timeout_s
         self._pool = PagePool(
@@ -160,7 +161,7 @@ class AsyncRenderer:
     def _html_width(input_format: str, width: int | None) -> int:
         if input_format == "markdown":
             if width is not None:
-                raise ValueError("width applies to HTML memories only (input_format='html')")
+                raise InputError("width applies to HTML memories only (input_format='html')")
             return HTML_DEFAULT_WIDTH
         width = HTML_DEFAULT_WIDTH if width is None else width
         if (
@@ -168,7 +169,7 @@ class AsyncRenderer:
             or not isinstance(width, int)
             or not MIN_HTML_WIDTH <= width <= MAX_HTML_WIDTH
         ):
-            raise ValueError(
+            raise InputError(
                 f"width must be whole pixels from {MIN_HTML_WIDTH} to {MAX_HTML_WIDTH}, got {width!r}"
             )
         return width

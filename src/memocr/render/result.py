@@ -8,16 +8,10 @@ from typing import Any, Literal
 
 from PIL import Image
 
+from memocr.errors import InputError
+
 ImageFormat = Literal["png", "jpeg"]
 IMAGE_FORMATS: tuple[str, ...] = ("png", "jpeg")
-
-
-class RenderError(RuntimeError):
-    """The browser could not render a memory (after one automatic relaunch and retry)."""
-
-
-class RenderTimeout(RenderError, TimeoutError):
-    """A render took longer than the renderer's per-render timeout."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +57,7 @@ class RenderResult:
 
 def check_image_format(format: str) -> str:
     if format not in IMAGE_FORMATS:
-        raise ValueError(f"unknown image format {format!r}; choose one of: {', '.join(IMAGE_FORMATS)}")
+        raise InputError(f"unknown image format {format!r}; choose one of: {', '.join(IMAGE_FORMATS)}")
     return format
 
 

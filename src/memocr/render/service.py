@@ -23,10 +23,11 @@ from fastapi.responses import JSONResponse, Response
 
 from memocr import __version__
 from memocr.budget import fit_to_budget, validate_budget, visual_tokens
+from memocr.errors import InputError, RenderError, RenderTimeout
 from memocr.render.page import INPUT_FORMATS
 from memocr.render.profiles import DEFAULT_PROFILE, PROFILES
 from memocr.render.renderer import AsyncRenderer
-from memocr.render.result import IMAGE_FORMATS, RenderError, RenderTimeout, encode_image
+from memocr.render.result import IMAGE_FORMATS, encode_image
 
 # JSON can spell one UTF-8 byte of content with up to six bytes (\u00e9); bodies beyond this bound
 # are refused before they are even parsed.
@@ -73,13 +74,13 @@ class ServeConfig:
     def __post_init__(self) -> None:
         for name in ("port", "browsers", "max_content_bytes"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.workers is not None and self.workers < 1:
-            raise ValueError(f"workers must be at least 1, got {self.workers}")
+            raise InputError(f"workers must be at least 1, got {self.workers}")
         if self.max_queue < 0:
-            raise ValueError(f"max_queue must be 0 or more, got {self.max_queue}")
+            raise InputError(f"max_queue must be 0 or more, got {self.max_queue}")
         if self.render_timeout_s <= 0:
-            raise ValueError(f"render_timeout_s must be positive, got {self.render_timeout_s}")
+            raise InputError(f"render_timeout_s must be positive, got {self.render_timeout_s}")
 
 
 class BadRequest(Exception):
