@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
@@ -72,6 +74,9 @@ class ChatModel(ABC):
     """
 
     name: str  # the spec it was loaded from (see `load_model`), else a backend-made label
+    # Agent settings (AgentSettings field names) that suit this model better than the paper's, e.g.
+    # short memories for a tiny model; the agent takes them where the user set nothing.
+    suggested_settings: Mapping[str, int] = MappingProxyType({})
 
     @abstractmethod
     async def chat(

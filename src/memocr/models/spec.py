@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -25,6 +26,11 @@ SPEC_FORMS = """accepted model specs:
   hf:///path/to/model                a local transformers model (Qwen2.5-VL, Qwen2-VL or a text LM)"""
 
 EMBEDDED_REPEAT_PENALTY = 1.05
+# SmolLM2-135M writes until the memory cap on every turn; at the paper's 5,000/2,048 a 10K-token
+# document takes many minutes on a laptop CPU and its memories are no better.
+EMBEDDED_SETTINGS = MappingProxyType(
+    {"chunk_tokens": 2000, "max_memory_tokens": 256, "max_answer_tokens": 64}
+)
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,10 @@ def _build(spec: str, options: dict[str, Any]) -> ChatModel:
         path = embedded_gguf_path()
     else:
         path = Path(parsed.location)
-    return OcrReader(LlamaCpp(path, **_typed(spec, LlamaCpp, merged)))
+    reader = OcrReader(LlamaCpp(path, **_typed(spec, LlamaCpp, merged)))
+    if parsed.backend == "embedded":
+        reader.suggested_settings = EMBEDDED_SETTINGS
+    return reader
 
 
 def _typed(spec: str, backend: type, options: dict[str, Any]) -> dict[str, Any]:
