@@ -51,7 +51,7 @@ def test_chunks_are_drafted_in_order_and_each_memory_overwrites_the_last():
     assert "Which word is last?" in drafts[0]["prompt"]
     # The wrapping fence is stripped; the final memory is the last draft.
     assert trace.final_memory == "# Seen w22\n\nsome **details**"
-    assert all(call["max_tokens"] == settings.max_memory_tokens for call in drafts)
+    assert all(call["max_tokens"] == trace.settings["max_memory_tokens"] == 2048 for call in drafts)
     assert trace.document_tokens == 23
 
 

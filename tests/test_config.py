@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import pytest
 
-from memocr.config import ConfigError, add_config_arguments, config_from_args, to_dict
+from memocr.config import add_config_arguments, at_least, check_fields, config_from_args, to_dict
+from memocr.errors import ConfigError
 
 
 @dataclass
@@ -58,3 +60,72 @@ def test_unreadable_or_invalid_yaml_gives_a_clear_error(tmp_path):
     bad.write_text("port: [1\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         parse(["--config", str(bad)])
+
+
+@dataclass
+class CheckedConfig:
+    port: int = 9000
+    rate: float = 1.0
+    profile: Literal["full", "memocr-v1"] = "full"
+    budgets: list[int] = field(default_factory=lambda: [1024])
+    verbose: bool = False
+    doc: str = field(default="", metadata={"path": True})
+    out: Path | None = field(default=None, metadata={"path": True})
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        at_least(self, 1, "port", "budgets")
+
+
+def parse_checked(argv: list[str]) -> CheckedConfig:
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, CheckedConfig)
+    return config_from_args(CheckedConfig, parser.parse_args(argv))
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("profile: fulll\n", "profile (--profile) must be one of 'full', 'memocr-v1', got 'fulll'"),
+        ("port: '80'\n", "port (--port) must be a whole number, got '80'"),
+        ("port: 80.5\n", "port (--port) must be a whole number, got 80.5"),
+        ("port: true\n", "port (--port) must be a whole number, got True"),
+        ("verbose: 1\n", "verbose (--verbose) must be true or false, got 1"),
+        ("budgets: [16, sixty]\n", "budgets (--budgets) must be a list of whole numbers"),
+        ("budgets: [16, 0]\n", "budgets (--budgets) must be at least 1, got 0"),
+        ("rate: fast\n", "rate (--rate) must be a number, got 'fast'"),
+    ],
+)
+def test_yaml_values_get_the_same_type_and_choice_checks_as_flags(tmp_path, yaml_text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError) as raised:
+        parse_checked(["--config", str(path)])
+    assert message in str(raised.value) and str(path) in str(raised.value)
+
+
+def test_python_construction_is_checked_like_the_command_line():
+    with pytest.raises(ConfigError, match=r"profile .* must be one of"):
+        CheckedConfig(profile="pictures")
+    with pytest.raises(ConfigError, match=r"port .* at least 1"):
+        CheckedConfig(port=0)
+    # Lossless conversions: an int where a float goes, one value where a list goes, a str for a Path.
+    converted = CheckedConfig(rate=2, budgets=64, out="x.png")
+    assert converted.rate == 2.0 and isinstance(converted.rate, float)
+    assert converted.budgets == [64] and converted.out == Path("x.png")
+
+
+def test_relative_paths_in_a_yaml_file_resolve_against_the_file(tmp_path, monkeypatch):
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    path = folder / "c.yaml"
+    path.write_text("doc: data/doc.md\nout: ../runs/x.png\n")
+    monkeypatch.chdir(tmp_path)
+    config = parse_checked(["--config", str(path)])
+    assert Path(config.doc) == folder / "data/doc.md"
+    assert config.out == folder / "../runs/x.png"
+    # Standard input and absolute paths stay as written; paths given as flags stay relative to the cwd.
+    path.write_text(f"doc: '-'\nout: {tmp_path / 'abs.png'}\n")
+    config = parse_checked(["--config", str(path)])
+    assert config.doc == "-" and config.out == tmp_path / "abs.png"
+    assert parse_checked(["--config", str(path), "--doc", "here.md"]).doc == "here.md"

@@ -10,15 +10,18 @@ drafting pass; many questions can run at once (`answer_many`), each keeping only
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from memocr.budget import fit_to_budget, validate_budget, visual_tokens
+from memocr.budget import DEFAULT_MAX_PIXELS, PIXELS_PER_TOKEN, fit_to_budget, validate_budget, visual_tokens
 from memocr.chunking import Chunk, chunk_document, clean_memory, truncate_to_tokens
-from memocr.errors import InputError
+from memocr.config import at_least, check_fields
+from memocr.errors import ConfigError, InputError, MemocrError
 from memocr.metrics import extract_answer
 from memocr.prompts import (
     ANSWER_FROM_IMAGE,
@@ -30,7 +33,9 @@ from memocr.prompts import (
     INITIAL_MEMORY,
     PromptTemplate,
 )
-from memocr.trace import BudgetAnswer, DraftStep, RenderInfo, Trace
+from memocr.render.profiles import get_profile
+from memocr.token_plan import TokenPlan, plan_tokens
+from memocr.trace import BudgetAnswer, DraftStep, RenderInfo, Trace, TraceError
 
 if TYPE_CHECKING:
     from memocr.models import ChatModel, Completion
@@ -59,21 +64,26 @@ MODES: dict[str, Mode] = {
 
 @dataclass(frozen=True)
 class AgentSettings:
+    """How the agent reads and answers. Token settings left as None are chosen per model and fitted
+    to its context window (see `memocr.token_plan`); values given are checked against it."""
+
     mode: ModeName = "visual"
-    chunk_tokens: int = 5000
-    max_memory_tokens: int = 2048
-    max_answer_tokens: int = 512
+    chunk_tokens: int | None = None
+    max_memory_tokens: int | None = None
+    max_answer_tokens: int | None = None
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = 0
     render_profile: str = "full"
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise InputError(f"unknown mode {self.mode!r}; modes: {', '.join(MODES)}")
-        for name in ("chunk_tokens", "max_memory_tokens", "max_answer_tokens"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
+        check_fields(self)
+        at_least(self, 1, "chunk_tokens", "max_memory_tokens", "max_answer_tokens")
+        at_least(self, 0, "temperature")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"setting top_p (--top-p) must be in (0, 1], got {self.top_p}")
+        if self.mode != "text":
+            get_profile(self.render_profile)
 
 
 @dataclass
@@ -88,6 +98,42 @@ class Question:
 
 ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(chunks_done, chunks_total)`` after every drafting turn."""
+StepCallback = Callable[[DraftStep], None]
+"""Called with each drafting turn as soon as it is done (to save it before the next one starts)."""
+
+
+class QuestionFailed(MemocrError):
+    """A question stopped part-way. ``trace`` holds everything done before (its ``error`` says where
+    and why); ``cause`` is the original error, whose exit code and HTTP status this error carries."""
+
+    def __init__(self, trace: Trace, cause: BaseException) -> None:
+        assert trace.error is not None
+        where = trace.error.stage
+        if trace.error.chunk_index is not None:
+            where += f" chunk {trace.error.chunk_index + 1} of {trace.chunks_total or '?'}"
+        if trace.error.budget is not None:
+            where += f" at budget {trace.error.budget}"
+        super().__init__(f"{where} failed: {cause}")
+        self.trace = trace
+        self.cause = cause
+        self.exit_code = getattr(cause, "exit_code", 1)
+        self.http_status = getattr(cause, "http_status", 500)
+
+
+@dataclass
+class _Run:
+    """What one question has done so far, so that a failure can say where it stopped."""
+
+    stage: str = "chunking"
+    chunk_index: int | None = None
+    budget: int | None = None
+    document_tokens: int = 0
+    chunks_total: int = 0
+    plan: TokenPlan | None = None
+    steps: list[DraftStep] = field(default_factory=list)
+    render: RenderInfo | None = None
+    answers: list[BudgetAnswer] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 class MemoryAgent:
@@ -105,63 +151,145 @@ class MemoryAgent:
         if self.mode.input_format is not None and renderer is None:
             raise InputError(f"mode {self.mode.name!r} reads the memory as an image and needs a renderer")
         self.renderer = renderer
+        self._prompt_tokens: dict[str, int] = {}
+
+    def plan(self, question: str, budgets: Sequence[int]) -> TokenPlan:
+        """The token settings this question runs with, fitted to the model's context (blocking: it
+        tokenizes the prompts). Raises `ContextLengthError` when the settings given cannot fit."""
+        question_tokens = len(self.model.tokenizer.encode(question))
+        largest = max(budgets)
+
+        def answer_view_tokens(max_memory_tokens: int) -> int:
+            if self.mode.input_format is None:
+                return min(largest, max_memory_tokens)
+            return (
+                min(largest, DEFAULT_MAX_PIXELS // PIXELS_PER_TOKEN)
+                if self.model.image_tokens_in_context
+                else 0
+            )
+
+        settings = self.settings
+        return plan_tokens(
+            {
+                "chunk_tokens": settings.chunk_tokens,
+                "max_memory_tokens": settings.max_memory_tokens,
+                "max_answer_tokens": settings.max_answer_tokens,
+            },
+            suggested=self.model.suggested_settings,
+            context_length=self.model.context_length,
+            draft_prompt_tokens=self._template_tokens(self.mode.draft_prompt) + question_tokens,
+            answer_prompt_tokens=self._template_tokens(self.mode.answer_prompt) + question_tokens,
+            answer_view_tokens=answer_view_tokens,
+            model_name=self.model.name,
+        )
+
+    def _template_tokens(self, template: PromptTemplate) -> int:
+        if template.id not in self._prompt_tokens:
+            empty = template.format(question="", chunk="", memory=INITIAL_MEMORY)
+            self._prompt_tokens[template.id] = len(self.model.tokenizer.encode(empty))
+        return self._prompt_tokens[template.id]
 
     async def answer(
         self,
         question: Question,
         budgets: Sequence[int],
         progress: ProgressCallback | None = None,
+        on_step: StepCallback | None = None,
     ) -> Trace:
         """Draft once over the whole document, then answer once per budget.
 
         Budgets are answered one after the other so that every recorded time is the call's own;
-        `answer_many` is where questions overlap.
+        `answer_many` is where questions overlap. Bad budgets or settings that cannot fit the model
+        raise at once, before any model call. A failure after that raises `QuestionFailed`, whose
+        trace keeps every draft and answer finished before it.
         """
         budgets = [validate_budget(budget) for budget in budgets]
         if not budgets:
             raise InputError("give at least one budget")
         started = time.perf_counter()
-        timings: dict[str, float] = {}
+        run = _Run()
+        try:
+            await self._run(question, budgets, run, progress, on_step)
+        except Exception as error:
+            trace = self._trace(question, run, started)
+            trace.error = _trace_error(run, error)
+            if isinstance(error, InputError) and run.stage == "planning":
+                raise
+            raise QuestionFailed(trace, error) from error
+        return self._trace(question, run, started)
 
+    async def _run(
+        self,
+        question: Question,
+        budgets: list[int],
+        run: _Run,
+        progress: ProgressCallback | None,
+        on_step: StepCallback | None,
+    ) -> None:
+        run.stage = "planning"
+        run.plan = await asyncio.to_thread(self.plan, question.question, budgets)
+
+        run.stage = "chunking"
         clock = time.perf_counter()
         # Tokenizers are blocking (some over HTTP), and a long document takes seconds: keep the event
         # loop free for the other questions in flight.
-        chunks, document_tokens = await asyncio.to_thread(
-            chunk_document, question.document, self.model.tokenizer, self.settings.chunk_tokens
+        chunks, run.document_tokens = await asyncio.to_thread(
+            chunk_document, question.document, self.model.tokenizer, run.plan.chunk_tokens
         )
-        timings["chunking"] = time.perf_counter() - clock
+        run.chunks_total = len(chunks)
+        run.timings["chunking"] = time.perf_counter() - clock
 
-        memory, steps = await self._draft(question.question, chunks, progress)
-        timings["drafting"] = sum(step.seconds for step in steps)
+        run.stage = "drafting"
+        memory = INITIAL_MEMORY
+        for index, chunk in enumerate(chunks):
+            run.chunk_index = index
+            step = await self._draft(question.question, chunk, index, memory, run.plan)
+            memory = step.memory
+            run.steps.append(step)
+            if on_step is not None:
+                on_step(step)
+            if progress is not None:
+                progress(index + 1, len(chunks))
+        run.chunk_index = None
+        run.timings["drafting"] = sum(step.seconds for step in run.steps)
 
-        render = None
         if self.mode.input_format is not None:
-            render = await self._render(memory)
-            timings["render"] = render.seconds
-            answers = [await self._answer_from_image(question.question, render, budget) for budget in budgets]
-            timings["fit"] = sum(answer.fit_seconds or 0.0 for answer in answers)
-        else:
-            answers = [await self._answer_from_text(question.question, memory, budget) for budget in budgets]
-        timings["answering"] = sum(answer.answer_seconds for answer in answers)
+            run.stage = "render"
+            run.render = await self._render(memory)
+            run.timings["render"] = run.render.seconds
+        run.stage = "answering"
+        for budget in budgets:
+            run.budget = budget
+            if run.render is not None:
+                answer = await self._answer_from_image(question.question, run.render, budget, run.plan)
+            else:
+                answer = await self._answer_from_text(question.question, memory, budget, run.plan)
+            run.answers.append(answer)
+        run.budget = None
+        if run.render is not None:
+            run.timings["fit"] = sum(answer.fit_seconds or 0.0 for answer in run.answers)
+        run.timings["answering"] = sum(answer.answer_seconds for answer in run.answers)
+        run.stage = "done"
 
+    def _trace(self, question: Question, run: _Run, started: float) -> Trace:
+        plan = run.plan
         return Trace(
             question_id=question.question_id,
             question=question.question,
             mode=self.mode.name,
             model=self.model.name,
-            prompts={
-                "draft": self.mode.draft_prompt.id,
-                "answer": self.mode.answer_prompt.id,
-            },
-            chunk_tokens=self.settings.chunk_tokens,
-            document_tokens=document_tokens,
-            steps=steps,
-            final_memory=memory,
-            render=render,
-            answers=answers,
+            prompts={"draft": self.mode.draft_prompt.id, "answer": self.mode.answer_prompt.id},
+            chunk_tokens=plan.chunk_tokens if plan else (self.settings.chunk_tokens or 0),
+            document_tokens=run.document_tokens,
+            steps=run.steps,
+            final_memory=run.steps[-1].memory if run.steps else "",
+            render=run.render,
+            answers=run.answers,
             seconds=time.perf_counter() - started,
-            timings=timings,
+            timings=run.timings,
             golds=question.golds,
+            settings=_recorded_settings(self.settings, plan),
+            chunks_total=run.chunks_total,
         )
 
     async def answer_many(
@@ -173,13 +301,18 @@ class MemoryAgent:
     ) -> list[Trace]:
         """Answer many questions at once (at most ``concurrency`` in flight), in input order.
 
-        ``on_done`` sees each trace as soon as it finishes, so a caller can save it before the rest.
+        A question that fails does not stop the others: its trace carries the ``error`` and what was
+        done before it. ``on_done`` sees each trace (failed ones too) as soon as it finishes, so a
+        caller can save it before the rest.
         """
         gate = asyncio.Semaphore(max(1, concurrency))
 
         async def one(question: Question) -> Trace:
             async with gate:
-                trace = await self.answer(question, budgets)
+                try:
+                    trace = await self.answer(question, budgets)
+                except QuestionFailed as failed:
+                    trace = failed.trace
             if on_done is not None:
                 on_done(trace)
             return trace
@@ -187,31 +320,20 @@ class MemoryAgent:
         return list(await asyncio.gather(*(one(question) for question in questions)))
 
     async def _draft(
-        self, question: str, chunks: list[Chunk], progress: ProgressCallback | None
-    ) -> tuple[str, list[DraftStep]]:
-        memory = INITIAL_MEMORY
-        steps: list[DraftStep] = []
-        for index, chunk in enumerate(chunks):
-            prompt = self.mode.draft_prompt.format(question=question, chunk=chunk.text, memory=memory)
-            completion = await self._chat(
-                {"type": "text", "text": prompt}, max_tokens=self.settings.max_memory_tokens
-            )
-            memory = clean_memory(completion.text)
-            steps.append(
-                DraftStep(
-                    chunk_index=index,
-                    chunk_tokens=chunk.tokens,
-                    memory=memory,
-                    prompt_tokens=completion.usage.prompt_tokens,
-                    completion_tokens=completion.usage.completion_tokens,
-                    seconds=completion.seconds,
-                    prefill_seconds=completion.prefill_seconds,
-                    decode_seconds=completion.decode_seconds,
-                )
-            )
-            if progress is not None:
-                progress(index + 1, len(chunks))
-        return memory, steps
+        self, question: str, chunk: Chunk, index: int, memory: str, plan: TokenPlan
+    ) -> DraftStep:
+        prompt = self.mode.draft_prompt.format(question=question, chunk=chunk.text, memory=memory)
+        completion = await self._chat({"type": "text", "text": prompt}, max_tokens=plan.max_memory_tokens)
+        return DraftStep(
+            chunk_index=index,
+            chunk_tokens=chunk.tokens,
+            memory=clean_memory(completion.text),
+            prompt_tokens=completion.usage.prompt_tokens,
+            completion_tokens=completion.usage.completion_tokens,
+            seconds=completion.seconds,
+            prefill_seconds=completion.prefill_seconds,
+            decode_seconds=completion.decode_seconds,
+        )
 
     async def _render(self, memory: str) -> RenderInfo:
         assert self.renderer is not None and self.mode.input_format is not None
@@ -239,15 +361,17 @@ class MemoryAgent:
             seed=self.settings.seed,
         )
 
-    async def _answer_from_image(self, question: str, render: RenderInfo, budget: int) -> BudgetAnswer:
+    async def _answer_from_image(
+        self, question: str, render: RenderInfo, budget: int, plan: TokenPlan
+    ) -> BudgetAnswer:
         assert render.image is not None
         clock = time.perf_counter()
-        image = fit_to_budget(render.image, budget)
+        image = await asyncio.to_thread(fit_to_budget, render.image, budget)
         fit_seconds = time.perf_counter() - clock
         completion = await self._chat(
             {"type": "image", "image": image},
             {"type": "text", "text": self.mode.answer_prompt.format(question=question)},
-            max_tokens=self.settings.max_answer_tokens,
+            max_tokens=plan.max_answer_tokens,
         )
         return _budget_answer(
             budget,
@@ -262,15 +386,41 @@ class MemoryAgent:
             image=image,
         )
 
-    async def _answer_from_text(self, question: str, memory: str, budget: int) -> BudgetAnswer:
+    async def _answer_from_text(
+        self, question: str, memory: str, budget: int, plan: TokenPlan
+    ) -> BudgetAnswer:
         shown, shown_tokens = await asyncio.to_thread(
             truncate_to_tokens, memory, self.model.tokenizer, budget
         )
         completion = await self._chat(
             {"type": "text", "text": self.mode.answer_prompt.format(question=question, memory=shown)},
-            max_tokens=self.settings.max_answer_tokens,
+            max_tokens=plan.max_answer_tokens,
         )
         return _budget_answer(budget, completion, memory_tokens=shown_tokens)
+
+
+def _recorded_settings(settings: AgentSettings, plan: TokenPlan | None) -> dict[str, Any]:
+    recorded: dict[str, Any] = dataclasses.asdict(settings)
+    if plan is not None:
+        recorded.update(
+            chunk_tokens=plan.chunk_tokens,
+            max_memory_tokens=plan.max_memory_tokens,
+            max_answer_tokens=plan.max_answer_tokens,
+            context_length=plan.context_length,
+            adjustments=list(plan.adjustments),
+        )
+    return recorded
+
+
+def _trace_error(run: _Run, error: BaseException) -> TraceError:
+    return TraceError(
+        stage=run.stage,
+        type=type(error).__name__,
+        message=str(error),
+        chunk_index=run.chunk_index if run.stage == "drafting" else None,
+        budget=run.budget if run.stage == "answering" else None,
+        traceback=None if isinstance(error, MemocrError) else "".join(traceback.format_exception(error)),
+    )
 
 
 def _budget_answer(budget: int, completion: Completion, **details: Any) -> BudgetAnswer:

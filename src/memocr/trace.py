@@ -1,15 +1,20 @@
 """What happened while answering one question: a typed, versioned record saved as a JSON line + PNGs.
 
 A `Trace` holds every memory draft, how the final memory was rendered, and one `BudgetAnswer` per
-visual-token budget (the image actually sent, the tokens it cost, the answer). Images travel with the
-trace in memory and are written next to the JSON line by `TraceWriter`, which appends one line per
-finished question so that nothing already answered is lost if a later question fails.
+visual-token budget (the image actually sent, the tokens it cost, the answer). A question that failed
+part-way still has a trace: what was done before the failure, and a `TraceError` saying where it
+stopped and why. Images travel with the trace in memory and are written next to the JSON line by
+`TraceWriter`, which appends one line per question so that nothing already answered is lost if a
+later question fails. While a question runs, `RunRecorder` appends each memory draft to the
+question's folder as soon as it is written, so even a killed process leaves its drafts behind.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +24,9 @@ from PIL import Image
 
 from memocr.errors import InputError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 1 traces lack `settings` and `error`; they load with those empty.
+READABLE_SCHEMA_VERSIONS = (1, 2)
 
 
 @dataclass
@@ -80,6 +87,20 @@ class BudgetAnswer:
 
 
 @dataclass
+class TraceError:
+    """Where a question stopped and why: the stage (``chunking``, ``drafting``, ``render``,
+    ``answering``), the chunk or budget it was on, the error's type and message. ``traceback`` is
+    kept only for errors memocr did not raise on purpose (bugs)."""
+
+    stage: str
+    type: str
+    message: str
+    chunk_index: int | None = None
+    budget: int | None = None
+    traceback: str | None = None
+
+
+@dataclass
 class Trace:
     question_id: str
     question: str
@@ -95,7 +116,15 @@ class Trace:
     seconds: float
     timings: dict[str, float]
     golds: list[str] | None = None
+    # The token settings the run used, after fitting them to the model's context.
+    settings: dict[str, Any] = field(default_factory=dict)
+    chunks_total: int = 0
+    error: TraceError | None = None
     schema_version: int = SCHEMA_VERSION
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
 
     def answer_for(self, budget: int) -> BudgetAnswer:
         for answer in self.answers:
@@ -109,12 +138,16 @@ class Trace:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Trace:
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise InputError(f"trace schema {data.get('schema_version')} is not {SCHEMA_VERSION}")
-        data = dict(data)
+        if data.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
+            raise InputError(
+                f"trace schema {data.get('schema_version')} is not one this memocr reads "
+                f"({', '.join(map(str, READABLE_SCHEMA_VERSIONS))})"
+            )
+        data = dict(data, schema_version=SCHEMA_VERSION)
         data["steps"] = [DraftStep(**step) for step in data["steps"]]
         data["render"] = RenderInfo(**data["render"]) if data["render"] else None
         data["answers"] = [BudgetAnswer(**answer) for answer in data["answers"]]
+        data["error"] = TraceError(**data["error"]) if data.get("error") else None
         return cls(**data)
 
 
@@ -131,29 +164,72 @@ def _safe_name(text: str) -> str:
 
 
 class TraceWriter:
-    """Appends traces to ``DIR/traces.jsonl`` and writes their images under ``DIR/<question_id>/``."""
+    """Appends traces to ``DIR/traces.jsonl`` and writes each question's files under ``DIR/<id>/``.
+
+    A question's folder holds ``steps.jsonl`` (one line per memory draft, appended as drafting goes),
+    ``memory.md`` (the final memory), ``rendered.png`` and one ``budget-B.png`` per budget. Folders are
+    created exclusively: a second run with the same id gets ``<id>-2``, never the first run's folder.
+    """
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / "traces.jsonl"
 
+    def start(self, question_id: str) -> RunRecorder:
+        """A recorder for one question, in a folder of its own created now."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        base = _safe_name(question_id)
+        for attempt in itertools.count(1):
+            folder = self.directory / (base if attempt == 1 else f"{base}-{attempt}")
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            return RunRecorder(self, folder)
+        raise AssertionError("unreachable")
+
     def write(self, trace: Trace) -> Path:
-        """Save the trace's images and append its JSON line; returns the question's image folder."""
-        folder = self.directory / _safe_name(trace.question_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "memory.md").write_text(trace.final_memory, encoding="utf-8")
+        """Save a finished (or failed) trace in a new folder; returns the folder."""
+        recorder = self.start(trace.question_id)
+        recorder.finish(trace)
+        return recorder.folder
+
+    def _append(self, trace: Trace) -> None:
+        with self.path.open("a", encoding="utf-8") as stream:
+            stream.write(json.dumps(trace.to_dict(), ensure_ascii=False) + "\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+
+
+class RunRecorder:
+    """Saves one question as it runs: drafts as they finish (`add_step`), then the whole trace."""
+
+    def __init__(self, writer: TraceWriter, folder: Path) -> None:
+        self.writer = writer
+        self.folder = folder
+        self.steps_path = folder / "steps.jsonl"
+
+    def add_step(self, step: DraftStep) -> None:
+        with self.steps_path.open("a", encoding="utf-8") as stream:
+            stream.write(json.dumps(dataclasses.asdict(step), ensure_ascii=False) + "\n")
+            stream.flush()
+
+    def finish(self, trace: Trace) -> None:
+        """Write the final memory and the images, then append the trace's line to ``traces.jsonl``."""
+        root = self.writer.directory
+        (self.folder / "memory.md").write_text(trace.final_memory, encoding="utf-8")
+        if not self.steps_path.exists():
+            for step in trace.steps:
+                self.add_step(step)
         if trace.render is not None and trace.render.image is not None:
-            trace.render.image_path = str((folder / "rendered.png").relative_to(self.directory))
-            trace.render.image.save(folder / "rendered.png")
+            trace.render.image.save(self.folder / "rendered.png")
+            trace.render.image_path = str((self.folder / "rendered.png").relative_to(root))
         for answer in trace.answers:
             if answer.image is not None:
                 name = f"budget-{answer.budget}.png"
-                answer.image_path = str((folder / name).relative_to(self.directory))
-                answer.image.save(folder / name)
-        with self.path.open("a", encoding="utf-8") as stream:
-            stream.write(json.dumps(trace.to_dict(), ensure_ascii=False) + "\n")
-        return folder
+                answer.image.save(self.folder / name)
+                answer.image_path = str((self.folder / name).relative_to(root))
+        self.writer._append(trace)
 
 
 def read_traces(path: str | Path) -> list[Trace]:

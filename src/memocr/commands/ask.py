@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from memocr.config import ConfigError, add_config_arguments, config_from_args
+from memocr.config import add_config_arguments, at_least, check_fields, config_from_args
+from memocr.errors import InputError, MemocrError
+
+if TYPE_CHECKING:
+    from memocr.agent import AgentSettings
+    from memocr.trace import Trace
 
 
 @dataclass
 class AskConfig:
     doc: str = field(
-        default="", metadata={"help": "the document: a UTF-8 text or Markdown file, or - for stdin"}
+        default="",
+        metadata={"help": "the document: a UTF-8 text or Markdown file, or - for stdin", "path": True},
     )
     question: str = field(default="", metadata={"help": "the question to answer"})
     budget: list[int] = field(
@@ -38,9 +45,21 @@ class AskConfig:
             "help": "model spec: embedded, gguf:///path.gguf, openai://host:port/v1?model=NAME, hf:///path"
         },
     )
-    chunk_tokens: int = field(default=5000, metadata={"help": "document tokens read per drafting turn"})
-    max_memory_tokens: int = field(default=2048, metadata={"help": "cap on each memory draft, in tokens"})
-    max_answer_tokens: int = field(default=512, metadata={"help": "cap on the answer, in tokens"})
+    chunk_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "document tokens read per drafting turn (default: the model's suggestion, else the "
+            "paper's 5000, lowered to fit the model's context)"
+        },
+    )
+    max_memory_tokens: int | None = field(
+        default=None,
+        metadata={"help": "cap on each memory draft, in tokens (default: the model's suggestion, else 2048)"},
+    )
+    max_answer_tokens: int | None = field(
+        default=None,
+        metadata={"help": "cap on the answer, in tokens (default: the model's suggestion, else 512)"},
+    )
     temperature: float = field(default=0.0, metadata={"help": "sampling temperature (0 = greedy)"})
     top_p: float = field(default=1.0, metadata={"help": "nucleus sampling threshold"})
     seed: int = field(default=0, metadata={"help": "sampling seed"})
@@ -50,13 +69,31 @@ class AskConfig:
             "help": "render profile: full (whole memory) or memocr-v1 (released geometry, 1152x656 max)"
         },
     )
-    trace_dir: Path | None = field(
-        default=None, metadata={"help": "write traces.jsonl, the memory and every image here"}
+    trace_dir: Path = field(
+        default=Path("runs/ask"),
+        metadata={
+            "help": "write traces.jsonl and a folder per run (drafts as they finish, memory, images) here",
+            "path": True,
+        },
     )
 
+    def __post_init__(self) -> None:
+        check_fields(self)
+        at_least(self, 1, "budget", "chunk_tokens", "max_memory_tokens", "max_answer_tokens")
 
-class InputError(Exception):
-    """Something the user gave cannot be used; the message says what and what to do."""
+    def agent_settings(self) -> AgentSettings:
+        from memocr.agent import AgentSettings
+
+        return AgentSettings(
+            mode=self.mode,
+            chunk_tokens=self.chunk_tokens,
+            max_memory_tokens=self.max_memory_tokens,
+            max_answer_tokens=self.max_answer_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=self.seed,
+            render_profile=self.profile,
+        )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,39 +119,25 @@ def read_document(source: str) -> str:
 
 
 def check_config(config: AskConfig) -> None:
-    from memocr.budget import validate_budget
-
     if not config.question.strip():
         raise InputError('the question is empty: pass --question "..."')
-    for budget in config.budget:
-        try:
-            validate_budget(budget)
-        except ValueError as error:
-            raise InputError(str(error)) from error
+
+
+def new_run_id() -> str:
+    """Sortable by time, unique across runs started in the same second."""
+    return f"ask-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
 
 async def ask(config: AskConfig, document: str) -> int:
     from tqdm import tqdm
 
-    from memocr.agent import AgentSettings, MemoryAgent, Question
-    from memocr.models import ModelSpecError, ModelUnavailableError, load_model
+    from memocr.agent import MemoryAgent, Question, QuestionFailed
+    from memocr.models import load_model
     from memocr.render import AsyncRenderer
     from memocr.trace import TraceWriter
 
-    settings = AgentSettings(
-        mode=config.mode,
-        chunk_tokens=config.chunk_tokens,
-        max_memory_tokens=config.max_memory_tokens,
-        max_answer_tokens=config.max_answer_tokens,
-        temperature=config.temperature,
-        top_p=config.top_p,
-        seed=config.seed,
-        render_profile=config.profile,
-    )
-    try:
-        model = load_model(config.model)
-    except (ModelSpecError, ModelUnavailableError) as error:
-        raise InputError(str(error)) from error
+    settings = config.agent_settings()
+    model = load_model(config.model)
 
     bar: tqdm | None = None
 
@@ -124,28 +147,49 @@ async def ask(config: AskConfig, document: str) -> int:
             bar = tqdm(total=total, desc="drafting memory", unit="chunk", file=sys.stderr)
         bar.update(done - bar.n)
 
+    question = Question(document=document, question=config.question.strip(), question_id=new_run_id())
+    renderer = AsyncRenderer(pages=1) if settings.mode != "text" else None
+    agent = MemoryAgent(model, settings, renderer)
     async with model:
-        renderer = AsyncRenderer(pages=1) if settings.mode != "text" else None
+        # Settings that cannot fit the model are refused here, before Chromium starts or a folder is made.
+        plan = await asyncio.to_thread(agent.plan, question.question, config.budget)
+        for adjustment in plan.adjustments:
+            context = f"the {plan.context_length:,}-token context of {model.name}"
+            print(f"memocr ask: {adjustment} to fit {context}", file=sys.stderr)
+        recorder = TraceWriter(config.trace_dir).start(question.question_id)
         try:
             if renderer is not None:
                 await renderer.start()
-            agent = MemoryAgent(model, settings, renderer)
-            run_id = time.strftime("ask-%Y%m%d-%H%M%S")
-            question = Question(document=document, question=config.question.strip(), question_id=run_id)
-            try:
-                trace = await agent.answer(question, config.budget, progress=progress)
-            except ModelUnavailableError as error:
-                raise InputError(str(error)) from error
+            trace = await agent.answer(question, config.budget, progress=progress, on_step=recorder.add_step)
+        except QuestionFailed as failed:
+            recorder.finish(failed.trace)
+            saved = f"{len(failed.trace.steps)} finished draft(s) and the trace are in {recorder.folder}/"
+            raise _Saved(failed, saved) from None
         finally:
             if bar is not None:
                 bar.close()
             if renderer is not None:
                 await renderer.close()
+    recorder.finish(trace)
+    _print_trace(trace)
+    print(f"Trace: {recorder.writer.path}; drafts, memory and images: {recorder.folder}/")
+    return 0
 
+
+class _Saved(MemocrError):
+    """A failed question whose partial trace was saved; keeps the cause's exit code."""
+
+    def __init__(self, failed: MemocrError, where: str) -> None:
+        super().__init__(f"{failed}\n{where}")
+        self.exit_code = failed.exit_code
+
+
+def _print_trace(trace: Trace) -> None:
     print(f"Question: {trace.question}")
     print(
-        f"Read {trace.document_tokens:,} tokens in {len(trace.steps)} chunk(s) with {trace.model} "
-        f"({trace.mode} mode); final memory: {len(trace.final_memory):,} characters"
+        f"Read {trace.document_tokens:,} tokens in {len(trace.steps)} chunk(s) of up to "
+        f"{trace.chunk_tokens:,} with {trace.model} ({trace.mode} mode); "
+        f"final memory: {len(trace.final_memory):,} characters"
     )
     if trace.render is not None:
         print(
@@ -158,10 +202,6 @@ async def ask(config: AskConfig, document: str) -> int:
         else:
             spent = f"{answer.memory_tokens} memory tokens"
         print(f"  budget {answer.budget:>5}: {_shown_answer(answer.answer, answer.response)}   [{spent}]")
-    if config.trace_dir is not None:
-        folder = TraceWriter(config.trace_dir).write(trace)
-        print(f"Trace: {Path(config.trace_dir) / 'traces.jsonl'}; memory and images: {folder}/")
-    return 0
 
 
 def _shown_answer(answer: str | None, response: str) -> str:
@@ -172,11 +212,7 @@ def _shown_answer(answer: str | None, response: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = config_from_args(AskConfig, args)
-        check_config(config)
-        document = read_document(config.doc)
-        return asyncio.run(ask(config, document))
-    except (InputError, ConfigError) as error:
-        print(f"memocr ask: {error}", file=sys.stderr)
-        return 2
+    config = config_from_args(AskConfig, args)
+    check_config(config)
+    document = read_document(config.doc)
+    return asyncio.run(ask(config, document))

@@ -77,6 +77,9 @@ class ChatModel(ABC):
     # Agent settings (AgentSettings field names) that suit this model better than the paper's, e.g.
     # short memories for a tiny model; the agent takes them where the user set nothing.
     suggested_settings: Mapping[str, int] = MappingProxyType({})
+    # Whether an image's visual tokens take room in the context (a VLM); readers that turn images into
+    # text fit that text to the context themselves.
+    image_tokens_in_context: bool = True
 
     @abstractmethod
     async def chat(
