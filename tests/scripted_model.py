@@ -33,17 +33,23 @@ Reply = Callable[[str, list], str]
 
 
 class ScriptedModel(ChatModel):
-    """Records every call; answers with ``reply(prompt, images)``."""
+    """Records every call; answers with ``reply(prompt, images)`` (which may raise, to inject a fault).
+    ``context_length`` is the window it declares (None: unknown)."""
 
-    def __init__(self, reply: Reply, name: str = "scripted") -> None:
+    def __init__(self, reply: Reply, name: str = "scripted", context_length: int | None = None) -> None:
         self.name = name
         self.reply = reply
+        self._context_length = context_length
         self.calls: list[dict] = []
         self._tokenizer = WordTokenizer()
 
     @property
     def tokenizer(self) -> WordTokenizer:
         return self._tokenizer
+
+    @property
+    def context_length(self) -> int | None:
+        return self._context_length
 
     async def chat(
         self,

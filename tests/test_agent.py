@@ -8,8 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from memocr.agent import AgentSettings, MemoryAgent, Question
+from memocr.agent import AgentSettings, MemoryAgent, Question, QuestionFailed
 from memocr.budget import visual_tokens
+from memocr.errors import ModelError
 from memocr.prompts import DRAFT_MARKDOWN_LAYOUT, DRAFT_MARKDOWN_PLAIN, INITIAL_MEMORY
 from memocr.render import AsyncRenderer
 from memocr.trace import TraceWriter, read_traces
@@ -174,3 +175,97 @@ def test_visual_modes_require_a_renderer_and_budgets_are_checked():
         run(agent.answer(Question(DOCUMENT, "q"), [0]))
     with pytest.raises(ValueError, match="mode"):
         AgentSettings(mode="pictures")
+
+
+def failing_at_draft(number: int, error: Exception):
+    """Drafts like `drafting_reply` but raises ``error`` on drafting turn ``number`` (1-based)."""
+    drafts = 0
+
+    def reply(prompt: str, images: list) -> str:
+        nonlocal drafts
+        if "<article>" in prompt or "<section>" in prompt:
+            drafts += 1
+            if drafts == number:
+                raise error
+        return drafting_reply(prompt, images)
+
+    return reply
+
+
+def test_a_model_error_mid_drafting_keeps_every_finished_draft():
+    model = ScriptedModel(failing_at_draft(3, ModelError("server answered 500")))
+    saved: list = []
+
+    async def go():
+        async with AsyncRenderer(pages=1) as renderer:
+            agent = MemoryAgent(model, AgentSettings(chunk_tokens=5), renderer)
+            await agent.answer(Question(DOCUMENT, "q?", question_id="q1"), [64], on_step=saved.append)
+
+    with pytest.raises(QuestionFailed) as raised:
+        run(go())
+    failed = raised.value
+    assert "drafting chunk 3 of 5 failed: server answered 500" in str(failed)
+    assert failed.exit_code == 1 and isinstance(failed.cause, ModelError)
+    trace = failed.trace
+    assert [step.chunk_index for step in trace.steps] == [0, 1] == [step.chunk_index for step in saved]
+    assert trace.final_memory == "# Seen w9\n\nsome **details**"
+    assert trace.error.stage == "drafting" and trace.error.chunk_index == 2
+    assert trace.error.type == "ModelError" and trace.error.traceback is None
+    assert trace.answers == [] and trace.render is None and trace.chunks_total == 5
+
+
+def test_a_bug_in_a_backend_is_recorded_with_its_traceback():
+    model = ScriptedModel(failing_at_draft(1, KeyError("choices")))
+    agent = MemoryAgent(model, AgentSettings(mode="text", chunk_tokens=50))
+    with pytest.raises(QuestionFailed) as raised:
+        run(agent.answer(Question(DOCUMENT, "q?"), [8]))
+    error = raised.value.trace.error
+    assert error.type == "KeyError" and "KeyError: 'choices'" in error.traceback
+
+
+def test_an_answer_failure_keeps_the_answers_at_earlier_budgets():
+    def reply(prompt: str, images: list) -> str:
+        if "<article>" not in prompt and images and images[0].width * images[0].height < 20 * 784:
+            raise ModelError("image too small for this server")
+        return drafting_reply(prompt, images)
+
+    async def go():
+        async with AsyncRenderer(pages=1) as renderer:
+            agent = MemoryAgent(ScriptedModel(reply), AgentSettings(chunk_tokens=50), renderer)
+            await agent.answer(Question(DOCUMENT, "q?"), [256, 64, 16])
+
+    with pytest.raises(QuestionFailed, match="answering at budget 16 failed") as raised:
+        run(go())
+    trace = raised.value.trace
+    assert [answer.budget for answer in trace.answers] == [256, 64]
+    assert trace.render is not None and trace.error.budget == 16 and len(trace.steps) == 1
+
+
+def test_one_failing_question_does_not_stop_the_others(tmp_path):
+    def reply(prompt: str, images: list) -> str:
+        if "poison" in prompt:
+            raise ModelError("refused")
+        return drafting_reply(prompt, images)
+
+    writer = TraceWriter(tmp_path)
+    questions = [
+        Question(DOCUMENT, f"{word} {i}?", question_id=f"q{i}")
+        for i, word in enumerate(["ok", "poison", "ok"])
+    ]
+
+    async def go():
+        async with AsyncRenderer(pages=1) as renderer:
+            agent = MemoryAgent(ScriptedModel(reply), AgentSettings(chunk_tokens=50), renderer)
+            return await agent.answer_many(questions, [64], on_done=writer.write)
+
+    traces = run(go())
+    assert [trace.failed for trace in traces] == [False, True, False]
+    saved = {trace.question_id: trace for trace in read_traces(tmp_path / "traces.jsonl")}
+    assert saved["q1"].error.message == "refused" and saved["q1"].error.stage == "drafting"
+    assert saved["q0"].answers[0].answer == "w22" and saved["q2"].error is None
+
+
+def test_trace_folders_never_collide(tmp_path):
+    writer = TraceWriter(tmp_path)
+    first, second = writer.start("ask-20261125-120000"), writer.start("ask-20261125-120000")
+    assert first.folder != second.folder and first.folder.is_dir() and second.folder.is_dir()
