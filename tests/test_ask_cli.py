@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from memocr.cli import main
+from memocr.errors import ModelError
+from scripted_model import ScriptedModel
 from tiny_models import build_tiny_qwen2_5_vl
 
 QUESTION = "Who designed the library?"
@@ -176,3 +178,96 @@ def test_openai_compatible_server_gets_fitted_images_and_processor_limits(docume
         assert (width // 28) * (height // 28) <= budget and width % 28 == height % 28 == 0
         assert request["mm_processor_kwargs"] == {"min_pixels": 784, "max_pixels": width * height}
     assert read_trace(tmp_path)["answers"][1]["visual_tokens"] <= 16
+
+
+def scripted(monkeypatch, reply, context_length=None) -> ScriptedModel:
+    """Make `memocr ask` use a scripted model whatever --model says."""
+    model = ScriptedModel(reply, context_length=context_length)
+    monkeypatch.setattr("memocr.models.load_model", lambda spec: model)
+    return model
+
+
+def text_reply_failing_at_draft(number: int):
+    drafts = 0
+
+    def reply(prompt: str, images: list) -> str:
+        nonlocal drafts
+        if "<section>" in prompt:
+            drafts += 1
+            if drafts == number:
+                raise ModelError("the server answered 500 twice")
+            return f"# Draft {drafts}"
+        return "\\boxed{Ines Varga}"
+
+    return reply
+
+
+def test_a_model_failure_mid_run_is_one_message_exit_1_and_keeps_the_drafts(
+    document, tmp_path, monkeypatch, capsys
+):
+    scripted(monkeypatch, text_reply_failing_at_draft(3))
+    code, err = run_main(
+        capsys, "--doc", str(document), "--question", QUESTION, "--mode", "text",
+        "--chunk-tokens", "100", "--trace-dir", str(tmp_path),
+    )  # fmt: skip
+    assert code == 1 and "Traceback" not in err
+    assert "drafting chunk 3 of" in err and "the server answered 500 twice" in err
+    assert "2 finished draft(s)" in err
+    trace = read_trace(tmp_path)
+    (folder,) = [path for path in tmp_path.iterdir() if path.is_dir()]
+    assert str(folder) in err
+    steps = [json.loads(line) for line in (folder / "steps.jsonl").read_text().splitlines()]
+    assert [step["memory"] for step in steps] == ["# Draft 1", "# Draft 2"]
+    assert trace["error"]["stage"] == "drafting" and trace["error"]["chunk_index"] == 2
+    assert trace["final_memory"] == "# Draft 2" and trace["answers"] == []
+
+
+def test_settings_that_cannot_fit_the_context_are_refused_before_any_work(
+    document, tmp_path, monkeypatch, capsys
+):
+    model = scripted(monkeypatch, text_reply_failing_at_draft(0), context_length=4096)
+    code, err = run_main(
+        capsys, "--doc", str(document), "--question", QUESTION, "--mode", "text",
+        "--chunk-tokens", "5000", "--trace-dir", str(tmp_path / "runs"),
+    )  # fmt: skip
+    assert code == 2 and "Traceback" not in err
+    room = 4096 - 132  # the drafting prompt with the question and the chat-format margin
+    assert "4,096-token context" in err and f"e.g. --chunk-tokens {room // 2:,} --max-memory-tokens" in err
+    assert model.calls == [] and not (tmp_path / "runs").exists()
+    code, err = run_main(
+        capsys, "--doc", str(document), "--question", QUESTION, "--mode", "text",
+        "--chunk-tokens", "3000", "--max-memory-tokens", "1000",
+    )  # fmt: skip
+    assert code == 2 and f"--chunk-tokens to at most {room - 2000:,} or --max-memory-tokens to at most" in err
+
+
+def test_without_flags_the_settings_fit_the_model_and_say_so(document, tmp_path, monkeypatch, capsys):
+    model = scripted(monkeypatch, text_reply_failing_at_draft(0), context_length=1024)
+    monkeypatch.chdir(tmp_path)
+    code, err = run_main(capsys, "--doc", str(document), "--question", QUESTION, "--mode", "text")
+    assert code == 0, err
+    assert "chunk_tokens 5000 ->" in err and "1,024-token context" in err
+    trace = read_trace(tmp_path / "runs" / "ask")  # the default trace folder
+    assert trace["settings"]["context_length"] == 1024
+    for call in model.calls:
+        assert len(call["prompt"].split()) + call["max_tokens"] <= 1024
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("profile: fulll\n", "profile (--profile) must be one of 'full', 'memocr-v1', got 'fulll'"),
+        ("mode: pictures\n", "mode (--mode) must be one of 'visual'"),
+        ("budget: [64, big]\n", "budget (--budget) must be a list of whole numbers"),
+        ("chunk_tokens: 0\n", "chunk_tokens (--chunk-tokens) must be at least 1"),
+        ("doc: missing.md\n", "missing.md"),
+    ],
+)
+def test_a_bad_yaml_setting_fails_at_once_with_one_message(tmp_path, monkeypatch, capsys, yaml_text, message):
+    model = scripted(monkeypatch, text_reply_failing_at_draft(0))
+    path = tmp_path / "ask.yaml"
+    (tmp_path / "doc.md").write_text(DOCUMENT)
+    path.write_text("doc: doc.md\nquestion: q?\n" + yaml_text)
+    code, err = run_main(capsys, "--config", str(path))
+    assert code == 2 and message in err and "Traceback" not in err
+    assert model.calls == []

@@ -122,7 +122,9 @@ def _draft_message(model_name: str, context_length: int, overhead: int, chunk: i
         fixes.append(f"--chunk-tokens to at most {room - 2 * memory:,}")
     if (room - chunk) // 2 >= 1:
         fixes.append(f"--max-memory-tokens to at most {(room - chunk) // 2:,}")
-    fix = " or ".join(fixes) if fixes else "--chunk-tokens and --max-memory-tokens, or the question"
+    if not fixes and room >= 4:
+        fixes.append(f"both, e.g. --chunk-tokens {room // 2:,} --max-memory-tokens {room // 4:,}")
+    fix = " or ".join(fixes) if fixes else "the question: it leaves no room for a chunk"
     return (
         f"drafting does not fit the {context_length:,}-token context of {model_name}: the drafting "
         f"prompt (~{overhead:,} tokens with the question) + a chunk of {chunk:,} + the previous memory "
