@@ -52,8 +52,9 @@ def build_tiny_tokenizer(vocab_size: int = 512):
     )
 
 
-def build_tiny_qwen2_5_vl(path: str | Path, *, seed: int = 0) -> Path:
-    """Write a tiny random `Qwen2_5_VLForConditionalGeneration` with its tokenizer into `path`."""
+def build_tiny_qwen2_5_vl(path: str | Path, *, seed: int = 0, max_position_embeddings: int = 128000) -> Path:
+    """Write a tiny random `Qwen2_5_VLForConditionalGeneration` with its tokenizer into `path`; its
+    context length is `max_position_embeddings` (default: Qwen2.5-VL-7B's)."""
     import torch
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
@@ -71,6 +72,7 @@ def build_tiny_qwen2_5_vl(path: str | Path, *, seed: int = 0) -> Path:
             "num_key_value_heads": 2,
             "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},
             "tie_word_embeddings": True,
+            "max_position_embeddings": max_position_embeddings,
             "bos_token_id": ids["<|endoftext|>"],
             "eos_token_id": ids["<|im_end|>"],
             "pad_token_id": ids["<|endoftext|>"],
@@ -109,8 +111,9 @@ CHATML_TEMPLATE = (
 )
 
 
-def build_tiny_text_lm(path: str | Path, *, seed: int = 0) -> Path:
-    """Write a tiny random text-only Qwen2 causal LM with a ChatML tokenizer into `path`."""
+def build_tiny_text_lm(path: str | Path, *, seed: int = 0, max_position_embeddings: int = 32768) -> Path:
+    """Write a tiny random text-only Qwen2 causal LM with a ChatML tokenizer into `path`; its context
+    length is `max_position_embeddings` (default: Qwen2's)."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
@@ -126,6 +129,7 @@ def build_tiny_text_lm(path: str | Path, *, seed: int = 0) -> Path:
         num_attention_heads=4,
         num_key_value_heads=2,
         tie_word_embeddings=True,
+        max_position_embeddings=max_position_embeddings,
         bos_token_id=pad,
         eos_token_id=eos,
         pad_token_id=pad,

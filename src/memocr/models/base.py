@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
 
-from memocr.errors import ModelError
+from memocr.errors import ContextLengthError, ModelError
 
 # {"role": "system" | "user" | "assistant", "content": str | list[part]}; a part is
 # {"type": "text", "text": str} or {"type": "image", "image": PIL.Image.Image}.
@@ -63,6 +63,9 @@ class Completion:
     # OCR reader only: what it read from each image, in message order, and the time spent reading.
     ocr_text: list[str] | None = None
     ocr_seconds: float | None = None
+    # OCR reader only: tokens cut from the end of `ocr_text` so the prompt fit the text model's context
+    # (0 when all of it was given to the model).
+    ocr_truncated_tokens: int | None = None
 
 
 class ChatModel(ABC):
@@ -106,6 +109,12 @@ class ChatModel(ABC):
         fit fails at once (`ContextLengthError`) instead of being cut or shifted by the runtime."""
         return None
 
+    def count_prompt_tokens(self, messages: list[Message]) -> int | None:
+        """Tokens the prompt of `messages` takes in the context, counted the way the model will count
+        them (chat template included); None where that needs a request to the model. Blocking: call it
+        from a worker thread."""
+        return None
+
     async def aclose(self) -> None:  # noqa: B027 (an optional hook: not every backend holds resources)
         """Release connections, servers or weights. The default has nothing to release."""
 
@@ -117,6 +126,20 @@ class ChatModel(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
+
+
+def context_overflow(
+    model: str, *, prompt_tokens: int | None, max_tokens: int, context_length: int | None, detail: str = ""
+) -> ContextLengthError:
+    """The error for a request whose prompt plus `max_tokens` does not fit the context; numbers a
+    backend could not learn are left out of the message."""
+    prompt = f"the prompt ({prompt_tokens} tokens)" if prompt_tokens is not None else "the prompt"
+    total = f" = {prompt_tokens + max_tokens} tokens" if prompt_tokens is not None else ""
+    context = f"the context of {context_length} tokens" if context_length is not None else "the context"
+    return ContextLengthError(
+        f"{model}: {prompt} plus max_tokens ({max_tokens}){total} does not fit {context}; "
+        f"shorten the input (smaller chunks or memory) or lower max_tokens{detail}"
+    )
 
 
 def content_parts(message: Message) -> list[dict[str, Any]]:

@@ -5,6 +5,11 @@ it), so this backend does the processor's work itself: the PIL image processor w
 from `memocr.budget.processor_kwargs` (fitted images pass unchanged), the tokenizer, the Qwen2-VL chat
 format, and the expansion of each `<|image_pad|>` into one token per 28x28 cell. Counting those
 tokens gives the exact visual cost of every answer.
+
+A document stays text: special-token text inside a message (a literal `<|im_end|>` or `<|image_pad|>`)
+is encoded as ordinary text, and only the chat format's own markers become control tokens. A prompt
+that leaves no room for `max_tokens` in the model's context (`max_position_embeddings`) is a
+`ContextLengthError` before anything is generated.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from memocr.models.base import (
     Message,
     Usage,
     content_parts,
+    context_overflow,
     message_images,
     text_only,
 )
@@ -38,10 +44,16 @@ QWEN_DEFAULT_SYSTEM = "You are a helpful assistant."
 
 
 class HfTokenizer:
-    """A transformers tokenizer behind the `Tokenizer` protocol (no special tokens added)."""
+    """A transformers tokenizer behind the `Tokenizer` protocol (no special tokens added).
+
+    Every call takes the tokenizer's lock: a fast tokenizer is one Rust object whose settings change per
+    call (special-token splitting, truncation), and used from several threads at once it can fail with
+    "RuntimeError: Already borrowed". The agent tokenizes in worker threads while generation runs.
+    """
 
     def __init__(self, tokenizer: Any):
         self.hf = tokenizer
+        self._lock = threading.Lock()
 
     @classmethod
     def from_path(cls, path: str | Path) -> HfTokenizer:
@@ -50,26 +62,52 @@ class HfTokenizer:
         return cls(AutoTokenizer.from_pretrained(str(path)))
 
     def encode(self, text: str) -> list[int]:
-        # verbose=False: long documents are meant to exceed the model's length; chunking handles that.
-        return self.hf.encode(text, add_special_tokens=False, verbose=False)
+        """Token ids of `text` as text: special-token text in it is not turned into control tokens."""
+        return self.encode_pieces([(text, False)])
 
-    def decode(self, ids: list[int]) -> str:
-        return self.hf.decode(list(ids))
+    def encode_pieces(self, pieces: list[tuple[str, bool]]) -> list[int]:
+        """Token ids of `pieces` in order; a piece is `(text, is_markup)`, and only markup pieces (the
+        chat format's own) may contain control tokens."""
+        ids: list[int] = []
+        with self._lock:
+            for text, is_markup in pieces:
+                # verbose=False: long documents are meant to exceed the model's length; chunking handles that.
+                ids += self.hf.encode(
+                    text, add_special_tokens=False, split_special_tokens=not is_markup, verbose=False
+                )
+        return ids
+
+    def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
+        """Token ids of the tokenizer's chat template applied to `messages`, with a generation prompt;
+        special-token text inside the messages stays text."""
+        with self._lock:
+            return self.hf.apply_chat_template(
+                messages,
+                add_generation_prompt=True,
+                tokenize=True,
+                sanitize_control_tokens=True,
+                return_dict=False,
+            )
+
+    def decode(self, ids: list[int], *, skip_special_tokens: bool = False) -> str:
+        with self._lock:
+            return self.hf.decode(list(ids), skip_special_tokens=skip_special_tokens)
 
 
-def qwen_vl_prompt(messages: list[Message]) -> str:
-    """The Qwen2-VL chat format with a generation prompt; each image part becomes one placeholder
-    (expanded to its real token count later). Adds Qwen's default system prompt like its template."""
-    lines = []
+def qwen_vl_pieces(messages: list[Message]) -> list[tuple[str, bool]]:
+    """The Qwen2-VL chat format with a generation prompt, as `(text, is_markup)` pieces (see
+    `HfTokenizer.encode_pieces`); each image part becomes one placeholder (expanded to its real token
+    count later). Adds Qwen's default system prompt like its template."""
+    pieces: list[tuple[str, bool]] = []
     if not messages or messages[0]["role"] != "system":
-        lines.append(f"<|im_start|>system\n{QWEN_DEFAULT_SYSTEM}<|im_end|>\n")
+        pieces.append((f"<|im_start|>system\n{QWEN_DEFAULT_SYSTEM}<|im_end|>\n", True))
     for message in messages:
-        body = "".join(
-            IMAGE_PLACEHOLDER if part["type"] == "image" else part["text"] for part in content_parts(message)
-        )
-        lines.append(f"<|im_start|>{message['role']}\n{body}<|im_end|>\n")
-    lines.append("<|im_start|>assistant\n")
-    return "".join(lines)
+        pieces.append((f"<|im_start|>{message['role']}\n", True))
+        for part in content_parts(message):
+            pieces.append((IMAGE_PLACEHOLDER, True) if part["type"] == "image" else (part["text"], False))
+        pieces.append(("<|im_end|>\n", True))
+    pieces.append(("<|im_start|>assistant\n", True))
+    return pieces
 
 
 def expand_image_pads(ids: list[int], image_token_id: int, counts: list[int]) -> list[int]:
@@ -104,6 +142,8 @@ class HfModel(ChatModel):
             getattr(transformers, vision_class) if vision_class else transformers.AutoModelForCausalLM
         )
         self.model = model_class.from_pretrained(path, dtype=dtype).to(device).eval()
+        # Qwen2.5-VL keeps the language model's settings in its text config; a text LM's is itself.
+        self._context_length: int | None = getattr(config.get_text_config(), "max_position_embeddings", None)
         self.device = device
         self.name = name or f"hf:{path.name}"
         self._tokenizer = HfTokenizer.from_path(path)
@@ -122,6 +162,14 @@ class HfModel(ChatModel):
     def tokenizer(self) -> HfTokenizer:
         return self._tokenizer
 
+    @property
+    def context_length(self) -> int | None:
+        """`max_position_embeddings` of the (text) config: the positions the model was built for."""
+        return self._context_length
+
+    def count_prompt_tokens(self, messages: list[Message]) -> int:
+        return self._inputs(messages)["input_ids"].shape[1]
+
     async def chat(
         self,
         messages: list[Message],
@@ -134,10 +182,17 @@ class HfModel(ChatModel):
         started = time.perf_counter()
         inputs = await asyncio.to_thread(self._inputs, messages)
         prompt_len = inputs["input_ids"].shape[1]
+        if self._context_length is not None and prompt_len + max_tokens > self._context_length:
+            raise context_overflow(
+                self.name,
+                prompt_tokens=prompt_len,
+                max_tokens=max_tokens,
+                context_length=self._context_length,
+            )
         new_tokens = await asyncio.to_thread(self._generate, inputs, max_tokens, temperature, top_p, seed)
         image_tokens = int((inputs["input_ids"] == self.image_token_id).sum()) if self.is_vision else 0
         return Completion(
-            text=self._tokenizer.hf.decode(new_tokens, skip_special_tokens=True),
+            text=self._tokenizer.decode(new_tokens, skip_special_tokens=True),
             usage=Usage(
                 prompt_tokens=prompt_len, completion_tokens=len(new_tokens), image_tokens=image_tokens
             ),
@@ -148,16 +203,12 @@ class HfModel(ChatModel):
         """Token ids (image pads expanded) and image tensors for one request."""
         import torch
 
-        hf_tokenizer = self._tokenizer.hf
         if not self.is_vision:
-            if not hf_tokenizer.chat_template:
+            if not self._tokenizer.hf.chat_template:
                 raise ModelError(f"{self.name}: the tokenizer has no chat template")
-            prompt = hf_tokenizer.apply_chat_template(
-                text_only(messages, self.name), add_generation_prompt=True, tokenize=False
-            )
-            ids = hf_tokenizer.encode(prompt, add_special_tokens=False)
+            ids = self._tokenizer.encode_chat(text_only(messages, self.name))
             return {"input_ids": torch.tensor([ids], device=self.device)}
-        ids = hf_tokenizer.encode(qwen_vl_prompt(messages), add_special_tokens=False)
+        ids = self._tokenizer.encode_pieces(qwen_vl_pieces(messages))
         inputs: dict[str, Any] = {}
         images = message_images(messages)
         counts: list[int] = []
