@@ -203,9 +203,22 @@ class MemoryAgent:
         raise at once, before any model call. A failure after that raises `QuestionFailed`, whose
         trace keeps every draft and answer finished before it.
         """
-        budgets = [validate_budget(budget) for budget in budgets]
-        if not budgets:
-            raise InputError("give at least one budget")
+        trace, error = await self._attempt(question, _checked_budgets(budgets), progress, on_step)
+        if error is None:
+            return trace
+        assert trace.error is not None
+        if isinstance(error, InputError) and trace.error.stage == "planning":
+            raise error
+        raise QuestionFailed(trace, error) from error
+
+    async def _attempt(
+        self,
+        question: Question,
+        budgets: list[int],
+        progress: ProgressCallback | None = None,
+        on_step: StepCallback | None = None,
+    ) -> tuple[Trace, Exception | None]:
+        """Run one question; a failure is returned with the trace of what was done, never raised."""
         started = time.perf_counter()
         run = _Run()
         try:
@@ -213,10 +226,8 @@ class MemoryAgent:
         except Exception as error:
             trace = self._trace(question, run, started)
             trace.error = _trace_error(run, error)
-            if isinstance(error, InputError) and run.stage == "planning":
-                raise
-            raise QuestionFailed(trace, error) from error
-        return self._trace(question, run, started)
+            return trace, error
+        return self._trace(question, run, started), None
 
     async def _run(
         self,
@@ -301,18 +312,16 @@ class MemoryAgent:
     ) -> list[Trace]:
         """Answer many questions at once (at most ``concurrency`` in flight), in input order.
 
-        A question that fails does not stop the others: its trace carries the ``error`` and what was
-        done before it. ``on_done`` sees each trace (failed ones too) as soon as it finishes, so a
-        caller can save it before the rest.
+        A question that fails (settings that do not fit it included) does not stop the others: its
+        trace carries the ``error`` and what was done before it. ``on_done`` sees each trace (failed
+        ones too) as soon as it finishes, so a caller can save it before the rest.
         """
+        budgets = _checked_budgets(budgets)
         gate = asyncio.Semaphore(max(1, concurrency))
 
         async def one(question: Question) -> Trace:
             async with gate:
-                try:
-                    trace = await self.answer(question, budgets)
-                except QuestionFailed as failed:
-                    trace = failed.trace
+                trace, _ = await self._attempt(question, budgets)
             if on_done is not None:
                 on_done(trace)
             return trace
@@ -397,6 +406,13 @@ class MemoryAgent:
             max_tokens=plan.max_answer_tokens,
         )
         return _budget_answer(budget, completion, memory_tokens=shown_tokens)
+
+
+def _checked_budgets(budgets: Sequence[int]) -> list[int]:
+    checked = [validate_budget(budget) for budget in budgets]
+    if not checked:
+        raise InputError("give at least one budget")
+    return checked
 
 
 def _recorded_settings(settings: AgentSettings, plan: TokenPlan | None) -> dict[str, Any]:
