@@ -109,3 +109,13 @@ def test_the_agent_drafts_within_the_context_with_unset_settings():
     assert len(drafts) == len(trace.steps) == -(-5000 // chunk)
     for call in drafts:
         assert len(call["prompt"].split()) + call["max_tokens"] <= 1500
+
+
+def test_a_question_too_long_for_the_context_fails_alone_in_a_batch():
+    model = ScriptedModel(reply, context_length=1000)
+    agent = MemoryAgent(model, AgentSettings(mode="text", chunk_tokens=300, max_memory_tokens=100))
+    questions = [Question("word " * 600, "short?"), Question("word " * 600, "long " * 600 + "?")]
+    short, long = asyncio.run(agent.answer_many(questions, [64]))
+    assert short.error is None and len(short.steps) == 2
+    assert long.error.stage == "planning" and long.error.type == "ContextLengthError"
+    assert long.steps == [] and "1,000-token context" in long.error.message
