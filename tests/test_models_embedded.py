@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+import memocr.models.ocr as ocr
 from memocr.budget import fit_to_budget
-from memocr.models import ChatModel, Completion, ModelError, OcrReader, Usage, load_model
+from memocr.models import ChatModel, Completion, ContextLengthError, ModelError, OcrReader, Usage, load_model
+from memocr.models.base import text_only
 from memocr.models.llamacpp import LlamaCpp, embedded_gguf_path
-from memocr.models.ocr import OCR_CLOSE, OCR_OPEN, _reading_order, read_image
+from memocr.models.ocr import OCR_CLOSE, OCR_CUT, OCR_OPEN, _reading_order, read_image
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 
@@ -20,6 +23,14 @@ def embedded() -> OcrReader:
     """The embedded default on one thread: llama.cpp's decode collapses when its threads share the
     cores with other busy processes (as on a shared test machine); one thread stays steady."""
     model = load_model("embedded?n_threads=1")
+    yield model
+    asyncio.run(model.aclose())
+
+
+@pytest.fixture(scope="module")
+def small() -> OcrReader:
+    """The embedded default with a 256-token context."""
+    model = load_model("embedded?n_ctx=256&n_threads=1")
     yield model
     asyncio.run(model.aclose())
 
@@ -36,22 +47,49 @@ def page() -> Image.Image:
     return image
 
 
+class CharTokenizer:
+    """One token per character."""
+
+    def encode(self, text: str) -> list[int]:
+        return [ord(ch) for ch in text]
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(chr(i) for i in ids)
+
+
 class RecordingModel(ChatModel):
-    """A text model that remembers what it was asked and answers a fixed string."""
+    """A text model that remembers what it was asked and answers a fixed string. With a context length
+    it counts prompts like a chat model with a one-token-per-character tokenizer (4 tokens of markup
+    per message) and refuses prompts that do not fit."""
 
     name = "recording"
 
-    def __init__(self):
+    def __init__(self, context_length: int | None = None):
         self.calls: list[list[dict]] = []
+        self._context_length = context_length
 
     @property
-    def tokenizer(self):
-        raise NotImplementedError
+    def tokenizer(self) -> CharTokenizer:
+        return CharTokenizer()
+
+    @property
+    def context_length(self) -> int | None:
+        return self._context_length
+
+    def count_prompt_tokens(self, messages) -> int | None:
+        if self._context_length is None:
+            return None
+        return sum(4 + len(m["content"]) for m in text_only(messages, self.name))
 
     async def chat(self, messages, *, max_tokens, temperature=0.0, top_p=1.0, seed=None) -> Completion:
         self.calls.append(messages)
+        prompt_tokens = self.count_prompt_tokens(messages) or 10
+        if self._context_length is not None and prompt_tokens + max_tokens > self._context_length:
+            raise ContextLengthError("does not fit")
         return Completion(
-            text="Warsaw", usage=Usage(prompt_tokens=10, completion_tokens=1, image_tokens=0), seconds=0
+            text="Warsaw",
+            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=1, image_tokens=0),
+            seconds=0,
         )
 
 
@@ -66,19 +104,44 @@ def test_smollm2_answers_a_trivial_question(embedded):
     question = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
     completion = asyncio.run(embedded.chat(question, max_tokens=16))
     assert "Paris" in completion.text
-    assert completion.usage.prompt_tokens > 0
+    # The count the context check relies on is llama.cpp's own.
+    assert completion.usage.prompt_tokens == embedded.text_model.count_prompt_tokens(question)
     assert 0 < completion.usage.completion_tokens <= 16
-    assert completion.usage.image_tokens == 0
     assert completion.prefill_seconds is not None and completion.decode_seconds is not None
     assert completion.ocr_text is None
 
 
-def test_concurrent_requests_are_served_one_after_the_other(embedded):
-    async def both():
-        question = [{"role": "user", "content": "Say yes."}]
-        return await asyncio.gather(*(embedded.chat(question, max_tokens=3, seed=1) for _ in range(2)))
+class _OverlapRecorder:
+    """Wraps llama.cpp's server and records how many requests it was running at once."""
 
-    assert all(c.usage.completion_tokens > 0 for c in asyncio.run(both()))
+    def __init__(self, server):
+        self._server = server
+        self._lock = threading.Lock()
+        self.running = 0
+        self.most_running = 0
+
+    def handle_chat_completions(self, request):
+        with self._lock:
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+        try:
+            return self._server.handle_chat_completions(request)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+def test_concurrent_requests_are_served_one_after_the_other(embedded, monkeypatch):
+    text_model = embedded.text_model
+    recorder = _OverlapRecorder(text_model._server)
+    monkeypatch.setattr(text_model, "_server", recorder)
+
+    async def several():
+        question = [{"role": "user", "content": "Say yes."}]
+        return await asyncio.gather(*(embedded.chat(question, max_tokens=3, seed=1) for _ in range(4)))
+
+    assert all(c.usage.completion_tokens > 0 for c in asyncio.run(several()))
+    assert recorder.most_running == 1
 
 
 def test_tokenizer_round_trips_text_and_ignores_special_token_text(embedded):
@@ -90,11 +153,44 @@ def test_tokenizer_round_trips_text_and_ignores_special_token_text(embedded):
     assert 1 not in ids  # <|im_start|> is id 1 in SmolLM2; here it is read as plain text
 
 
-def test_prompt_longer_than_the_context_is_a_clear_error():
-    path = embedded_gguf_path()
-    model = load_model(f"gguf://{path}?n_ctx=128&n_threads=1")
-    with pytest.raises(ModelError, match="context"):
-        asyncio.run(model.chat([{"role": "user", "content": "word " * 300}], max_tokens=4))
+def test_context_length_is_what_llama_cpp_allocated(embedded, small):
+    assert embedded.context_length == 8192  # n_ctx=0: SmolLM2's trained length
+    assert small.context_length == 256
+    rounded = load_model(f"gguf://{embedded_gguf_path()}?n_ctx=100&n_threads=1")
+    assert rounded.context_length == 256  # llama.cpp rounds n_ctx up to a multiple of 256
+    asyncio.run(rounded.aclose())
+
+
+def test_prompt_longer_than_the_context_is_a_context_error(small):
+    question = [{"role": "user", "content": "word " * 300}]
+    prompt_tokens = small.text_model.count_prompt_tokens(question)
+    with pytest.raises(ContextLengthError) as error:
+        asyncio.run(small.chat(question, max_tokens=4))
+    assert f"the prompt ({prompt_tokens} tokens) plus max_tokens (4)" in str(error.value)
+    assert "context of 256 tokens" in str(error.value)
+    assert "n_ctx" in str(error.value)
+
+
+def test_prompt_that_leaves_no_room_for_max_tokens_is_an_error_not_a_cut(small):
+    question = [{"role": "user", "content": "Say yes. " * 20}]
+    room = 256 - small.text_model.count_prompt_tokens(question)
+    with pytest.raises(ContextLengthError, match=rf"max_tokens \({room + 1}\)"):
+        asyncio.run(small.chat(question, max_tokens=room + 1))
+    completion = asyncio.run(small.chat(question, max_tokens=room))
+    assert completion.usage.prompt_tokens + completion.usage.completion_tokens <= 256
+
+
+def test_llama_cpp_never_shifts_its_context(small):
+    """Even asked directly for more tokens than the window holds, llama.cpp stops at its end instead of
+    dropping the oldest tokens and decoding on."""
+    request = {
+        "messages": [{"role": "user", "content": "Count."}],
+        "max_tokens": 400,
+        "ignore_eos": True,
+        "temperature": 0,
+    }
+    response = small.text_model._server.handle_chat_completions(request)
+    assert response["usage"]["total_tokens"] <= 256
 
 
 def test_text_model_refuses_images_and_points_to_the_ocr_reader(embedded, page):
@@ -127,9 +223,94 @@ def test_reader_puts_the_read_text_into_the_text_models_prompt(page):
     assert "born in Warsaw" in read_part["text"]
     assert question_part == {"type": "text", "text": "Where?"}
     assert completion.ocr_text == ["Marie Curie\nborn in Warsaw\nin 1867"]
+    assert completion.ocr_truncated_tokens == 0
     assert completion.ocr_seconds > 0
     assert completion.usage.image_tokens is None
     assert completion.text == "Warsaw"
+
+
+LONG_READ = "\n".join(f"line {i}: a fact worth keeping" for i in range(40))
+
+
+def _image_text_blocks(messages: list[dict]) -> list[str]:
+    return [
+        part["text"].removeprefix(f"{OCR_OPEN}\n").removesuffix(f"\n{OCR_CLOSE}\n")
+        for message in messages
+        if not isinstance(message["content"], str)
+        for part in message["content"]
+        if part["text"].startswith(OCR_OPEN)
+    ]
+
+
+def _read_long_text(monkeypatch, *texts: str) -> None:
+    remaining = iter(texts)
+    monkeypatch.setattr(ocr, "_read_timed", lambda image: (next(remaining), 0.01))
+
+
+def test_image_text_that_overflows_the_context_is_cut_from_the_end_just_enough(monkeypatch, page):
+    _read_long_text(monkeypatch, LONG_READ)
+    text_model = RecordingModel(context_length=600)
+    question = [
+        {"role": "user", "content": [{"type": "image", "image": page}, {"type": "text", "text": "Q?"}]}
+    ]
+    completion = asyncio.run(OcrReader(text_model).chat(question, max_tokens=100))
+    (asked,) = text_model.calls
+    (block,) = _image_text_blocks(asked)
+    kept = block.removesuffix(f"\n{OCR_CUT}")
+    assert block.endswith(OCR_CUT) and LONG_READ.startswith(kept)
+    assert text_model.count_prompt_tokens(asked) + 100 == 600  # cut no more than needed
+    assert completion.ocr_truncated_tokens == len(LONG_READ) - len(kept)
+    assert completion.ocr_text == [LONG_READ]  # what OCR read, in full
+
+
+def test_the_last_images_text_is_cut_first(monkeypatch, page):
+    first, second = "first image text", LONG_READ
+    _read_long_text(monkeypatch, first, second)
+    text_model = RecordingModel(context_length=500)
+    question = [
+        {"role": "user", "content": [{"type": "image", "image": page}, {"type": "image", "image": page}]}
+    ]
+    completion = asyncio.run(OcrReader(text_model).chat(question, max_tokens=100))
+    kept_first, kept_second = _image_text_blocks(text_model.calls[0])
+    assert kept_first == first
+    assert kept_second.endswith(OCR_CUT)
+    assert completion.ocr_truncated_tokens == len(second) - len(kept_second.removesuffix(f"\n{OCR_CUT}"))
+
+
+def test_image_text_is_not_cut_when_it_fits_or_cannot_be_counted(monkeypatch, page):
+    question = [{"role": "user", "content": [{"type": "image", "image": page}]}]
+    for text_model in (RecordingModel(context_length=100_000), RecordingModel(context_length=None)):
+        _read_long_text(monkeypatch, LONG_READ)
+        completion = asyncio.run(OcrReader(text_model).chat(question, max_tokens=100))
+        assert _image_text_blocks(text_model.calls[0]) == [LONG_READ]
+        assert completion.ocr_truncated_tokens == 0
+
+
+def test_a_prompt_that_overflows_without_any_image_text_is_the_text_models_error(monkeypatch, page):
+    _read_long_text(monkeypatch, LONG_READ)
+    text_model = RecordingModel(context_length=60)
+    question = [
+        {"role": "user", "content": [{"type": "image", "image": page}, {"type": "text", "text": "Q" * 80}]}
+    ]
+    with pytest.raises(ContextLengthError):
+        asyncio.run(OcrReader(text_model).chat(question, max_tokens=10))
+    assert _image_text_blocks(text_model.calls[0]) == [OCR_CUT]
+
+
+def test_embedded_reader_cuts_image_text_to_llama_cpps_context(small, page):
+    question = [
+        {
+            "role": "user",
+            "content": [{"type": "image", "image": page}, {"type": "text", "text": "Where was she born?"}],
+        }
+    ]
+    whole = asyncio.run(small.chat(question, max_tokens=1))
+    assert whole.ocr_truncated_tokens == 0
+    max_tokens = 256 - whole.usage.prompt_tokens + 3
+    cut = asyncio.run(small.chat(question, max_tokens=max_tokens))
+    assert cut.ocr_truncated_tokens >= 3
+    assert cut.ocr_text == whole.ocr_text
+    assert cut.usage.prompt_tokens + max_tokens <= 256
 
 
 def test_embedded_answers_from_an_image(embedded, page):

@@ -2,8 +2,14 @@
 
 `xllamacpp` ships prebuilt wheels (no compiler needed) and runs on CPUs where a natively built
 llama.cpp crashes. Its `Server` is llama.cpp's own server loaded in-process: chat requests go straight
-to it as dicts, and it also listens on a loopback port, whose `/tokenize` and `/detokenize` endpoints
-give us llama.cpp's own tokenizer (the binding exposes no tokenizer call of its own).
+to it as dicts, and it also listens on a loopback port, whose `/tokenize`, `/detokenize`,
+`/apply-template` and `/slots` endpoints give us llama.cpp's own tokenizer, its prompt as the chat
+template writes it, and the context it allocated (the binding exposes no such calls of its own).
+
+A request must fit the context: llama.cpp would otherwise either shift the context (drop the oldest
+tokens and decode on, very slowly: 2 tokens/s on a full 8K context) or stop silently at its end. So
+context shifting is off and every prompt is counted before it is sent; one that leaves no room for
+`max_tokens` is a `ContextLengthError`.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from memocr.models.base import (
     Completion,
     Message,
     Usage,
+    context_overflow,
     text_only,
 )
 
@@ -43,8 +50,9 @@ def embedded_gguf_path() -> Path:
     return path
 
 
-class LlamaCppTokenizer:
-    """llama.cpp's tokenizer over the in-process server's loopback HTTP endpoints.
+class LlamaCppEndpoints:
+    """The in-process server's loopback HTTP endpoints: llama.cpp's tokenizer (the `Tokenizer` of a
+    `LlamaCpp` model), its chat template and its slots.
 
     Special-token text in a document (e.g. a literal "<|im_start|>") is tokenized as plain text, so
     chunks decode back to exactly what the document said.
@@ -55,16 +63,27 @@ class LlamaCppTokenizer:
 
     def encode(self, text: str) -> list[int]:
         body = {"content": text, "add_special": False, "parse_special": False}
-        return self._post("/tokenize", body)["tokens"]
+        return self._call("POST", "/tokenize", body)["tokens"]
 
     def decode(self, ids: list[int]) -> str:
-        return self._post("/detokenize", {"tokens": list(ids)})["content"]
+        return self._call("POST", "/detokenize", {"tokens": list(ids)})["content"]
 
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def count_prompt(self, messages: list[dict[str, str]]) -> int:
+        """Tokens of the prompt llama.cpp builds for `messages`: its chat template, then its tokenizer
+        with special tokens parsed and BOS added, as `handle_chat_completions` does."""
+        prompt = self._call("POST", "/apply-template", {"messages": messages})["prompt"]
+        body = {"content": prompt, "add_special": True, "parse_special": True}
+        return len(self._call("POST", "/tokenize", body)["tokens"])
+
+    def context_length(self) -> int:
+        """The context llama.cpp allocated for its one slot (n_ctx=0 resolved to the trained length)."""
+        return self._call("GET", "/slots")[0]["n_ctx"]
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         try:
-            response = self._client.post(path, json=body)
+            response = self._client.request(method, path, json=body)
         except httpx.TransportError as err:
-            raise ModelError(f"llama.cpp tokenizer at {self._client.base_url} failed: {err}") from err
+            raise ModelError(f"llama.cpp server at {self._client.base_url} failed: {err}") from err
         if response.is_error:
             raise ModelError(f"llama.cpp {path} answered {response.status_code}: {response.text[:300]}")
         return response.json()
@@ -101,6 +120,7 @@ class LlamaCpp(ChatModel):
         params = xlc.CommonParams()
         params.model.path = str(path)
         params.n_ctx = n_ctx
+        params.ctx_shift = False  # a full context is an error, not a reason to drop the oldest tokens
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
         params.verbosity = -1  # llama.cpp logs every load and request on stderr otherwise
@@ -112,11 +132,20 @@ class LlamaCpp(ChatModel):
         self.load_seconds = time.perf_counter() - started
         self.name = name or f"gguf:{path.stem}"
         self.repeat_penalty = repeat_penalty
-        self._tokenizer = LlamaCppTokenizer(self._server.listening_address)
+        self._endpoints = LlamaCppEndpoints(self._server.listening_address)
+        self._context_length = self._endpoints.context_length()
 
     @property
-    def tokenizer(self) -> LlamaCppTokenizer:
-        return self._tokenizer
+    def tokenizer(self) -> LlamaCppEndpoints:
+        return self._endpoints
+
+    @property
+    def context_length(self) -> int:
+        """The n_ctx llama.cpp allocated (with n_ctx=0, the length the model was trained with)."""
+        return self._context_length
+
+    def count_prompt_tokens(self, messages: list[Message]) -> int:
+        return self._endpoints.count_prompt(text_only(messages, self.name))
 
     async def chat(
         self,
@@ -157,15 +186,28 @@ class LlamaCpp(ChatModel):
         )
 
     def _complete(self, request: dict[str, Any]) -> dict[str, Any]:
+        self._check_open()
+        prompt_tokens = self._endpoints.count_prompt(request["messages"])
+        if prompt_tokens + request["max_tokens"] > self._context_length:
+            raise context_overflow(
+                self.name,
+                prompt_tokens=prompt_tokens,
+                max_tokens=request["max_tokens"],
+                context_length=self._context_length,
+                detail=", or load the model with a larger n_ctx option",
+            )
         with CPU_LOCK:
-            if self._server is None:
-                raise ModelError(f"{self.name} is closed")
+            self._check_open()
             return self._server.handle_chat_completions(request)
+
+    def _check_open(self) -> None:
+        if self._server is None:
+            raise ModelError(f"{self.name} is closed")
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._close)
 
     def _close(self) -> None:
         with CPU_LOCK:  # waits for a running generation to finish
-            self._tokenizer.close()
+            self._endpoints.close()
             self._server = None  # dropping the last reference stops llama.cpp and its listener

@@ -6,6 +6,14 @@ This is NOT MemOCR-7B and does not see layout the way a VLM does. What it shares
 property the method relies on: when the image is shrunk to a smaller visual-token budget, small body
 text becomes unreadable first and large bold headings survive longest, so answers degrade the same
 way as the budget falls.
+
+The text read from a large image can be longer than the text model's context. Then it is cut from the
+end (the last image's text first) by as many tokens as needed for the prompt plus `max_tokens` to fit,
+the cut block ends with `OCR_CUT`, and the completion records how many tokens were cut
+(`Completion.ocr_truncated_tokens`). The rest of the prompt is never cut: if it does not fit on its
+own, the text model raises `ContextLengthError`. Text is cut only where the text model can count its
+prompt (`count_prompt_tokens`: llama.cpp, transformers); elsewhere an overflowing prompt is the text
+model's own error.
 """
 
 from __future__ import annotations
@@ -19,11 +27,20 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from memocr.models.base import CPU_LOCK, ChatModel, Completion, Message, Tokenizer, content_parts
+from memocr.models.base import (
+    CPU_LOCK,
+    ChatModel,
+    Completion,
+    Message,
+    Tokenizer,
+    content_parts,
+    message_images,
+)
 
 OCR_OPEN = "[Text read from the image]"
 OCR_CLOSE = "[End of image text]"
 OCR_NOTHING = "(no legible text)"
+OCR_CUT = "[...]"
 
 
 @functools.cache
@@ -82,6 +99,10 @@ class OcrReader(ChatModel):
     def tokenizer(self) -> Tokenizer:
         return self.text_model.tokenizer
 
+    @property
+    def context_length(self) -> int | None:
+        return self.text_model.context_length
+
     async def chat(
         self,
         messages: list[Message],
@@ -94,20 +115,11 @@ class OcrReader(ChatModel):
         started = time.perf_counter()
         read: list[str] = []
         ocr_seconds = 0.0
-        text_messages = []
-        for message in messages:
-            if isinstance(message["content"], str):
-                text_messages.append(message)
-                continue
-            parts = []
-            for part in content_parts(message):
-                if part["type"] == "image":
-                    text, seconds = await asyncio.to_thread(_read_timed, part["image"])
-                    read.append(text)
-                    ocr_seconds += seconds
-                    part = {"type": "text", "text": f"{OCR_OPEN}\n{text or OCR_NOTHING}\n{OCR_CLOSE}\n"}
-                parts.append(part)
-            text_messages.append({**message, "content": parts})
+        for image in message_images(messages):
+            text, seconds = await asyncio.to_thread(_read_timed, image)
+            read.append(text)
+            ocr_seconds += seconds
+        text_messages, cut_tokens = await asyncio.to_thread(self._fit, messages, read, max_tokens)
         completion = await self.text_model.chat(
             text_messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed
         )
@@ -116,8 +128,64 @@ class OcrReader(ChatModel):
             completion.usage.image_tokens = None
             completion.ocr_text = read
             completion.ocr_seconds = ocr_seconds
+            completion.ocr_truncated_tokens = cut_tokens
         completion.seconds = time.perf_counter() - started
         return completion
 
+    def _fit(self, messages: list[Message], read: list[str], max_tokens: int) -> tuple[list[Message], int]:
+        """The text model's messages, with the image text cut from the end until prompt plus
+        `max_tokens` fits the context, and the number of tokens cut. Blocking (counts tokens)."""
+        fitted = with_image_text(messages, read)
+        context = self.text_model.context_length
+        if not read or context is None:
+            return fitted, 0
+        prompt_tokens = self.text_model.count_prompt_tokens(fitted)
+        if prompt_tokens is None:
+            return fitted, 0
+        tokenizer = self.text_model.tokenizer
+        read_ids = [tokenizer.encode(text) for text in read]
+        total = sum(len(ids) for ids in read_ids)
+        cut = 0
+        # Text encoded alone and inside the prompt can differ by a token at the seams, and the cut
+        # marker costs tokens too, so cut, count the real prompt again and cut the excess until it fits.
+        while prompt_tokens + max_tokens > context and cut < total:
+            cut = min(total, cut + prompt_tokens + max_tokens - context)
+            fitted = with_image_text(messages, _keep_first(tokenizer, read, read_ids, total - cut))
+            prompt_tokens = self.text_model.count_prompt_tokens(fitted)
+        return fitted, cut
+
     async def aclose(self) -> None:
         await self.text_model.aclose()
+
+
+def _keep_first(tokenizer: Tokenizer, texts: list[str], token_lists: list[list[int]], keep: int) -> list[str]:
+    """`texts` cut to their first `keep` tokens in all (so later texts lose tokens first); a text that
+    lost tokens ends with `OCR_CUT`."""
+    kept = []
+    for text, ids in zip(texts, token_lists, strict=True):
+        if keep >= len(ids):
+            kept.append(text)
+        else:
+            kept.append(f"{tokenizer.decode(ids[:keep])}\n{OCR_CUT}" if keep > 0 else OCR_CUT)
+        keep -= len(ids)
+    return kept
+
+
+def with_image_text(messages: list[Message], texts: list[str]) -> list[Message]:
+    """`messages` with the i-th image part replaced by a text part holding `texts[i]`."""
+    remaining = iter(texts)
+    text_messages = []
+    for message in messages:
+        if isinstance(message["content"], str):
+            text_messages.append(message)
+            continue
+        parts = []
+        for part in content_parts(message):
+            if part["type"] == "image":
+                part = {
+                    "type": "text",
+                    "text": f"{OCR_OPEN}\n{next(remaining) or OCR_NOTHING}\n{OCR_CLOSE}\n",
+                }
+            parts.append(part)
+        text_messages.append({**message, "content": parts})
+    return text_messages
