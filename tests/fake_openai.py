@@ -2,7 +2,9 @@
 
 It records every request, answers with a canned completion and usage, can fail with a status code a
 given number of times, delays answers to expose concurrency, and offers vLLM's /tokenize and
-/detokenize with a toy tokenizer (one id per character, the code point).
+/detokenize with a toy tokenizer (one id per character, the code point). Like vLLM it lists its model
+in /v1/models with `max_model_len` (when `context_length` is set) and then refuses, with vLLM's 400
+and wording, a request whose prompt (one token per character of text) plus max_tokens does not fit.
 """
 
 from __future__ import annotations
@@ -33,6 +35,40 @@ class FakeState:
     tokenize_requests: list[dict[str, Any]] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
+    # Set whenever no chat request is being answered (a client that gave up may leave one running).
+    idle: threading.Event = field(default_factory=threading.Event)
+    context_length: int | None = None
+    models_headers: list[dict[str, str]] = field(default_factory=list)  # one per GET /v1/models
+
+    def __post_init__(self) -> None:
+        self.idle.set()
+
+
+def prompt_tokens(body: dict[str, Any]) -> int:
+    """The toy tokenizer's count of a chat request's prompt: one token per character of text."""
+    count = 0
+    for message in body["messages"]:
+        content = message["content"]
+        parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        count += sum(len(part["text"]) for part in parts if part["type"] == "text")
+    return count
+
+
+def context_error(body: dict[str, Any], context_length: int) -> str | None:
+    """vLLM's message for a request that does not fit `context_length`, or None when it fits."""
+    prompt, max_tokens = prompt_tokens(body), body["max_tokens"]
+    if prompt > context_length:
+        return (
+            f"This model's maximum context length is {context_length} tokens. However, your request has "
+            f"{prompt} input tokens. Please reduce the length of the input messages."
+        )
+    if prompt + max_tokens > context_length:
+        return (
+            f"'max_tokens' or 'max_completion_tokens' is too large: {max_tokens}. This model's maximum "
+            f"context length is {context_length} tokens and your request has {prompt} input tokens "
+            f"({max_tokens} > {context_length} - {prompt})."
+        )
+    return None
 
 
 def build_app(state: FakeState) -> FastAPI:
@@ -46,12 +82,19 @@ def build_app(state: FakeState) -> FastAPI:
         if state.fail_times > 0:
             state.fail_times -= 1
             return JSONResponse({"error": {"message": "overloaded"}}, status_code=state.fail_status)
+        too_long = state.context_length and context_error(body, state.context_length)
+        if too_long:
+            error = {"object": "error", "message": too_long, "type": "BadRequestError", "code": 400}
+            return JSONResponse(error, status_code=400)
         state.in_flight += 1
         state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        state.idle.clear()
         try:
             await asyncio.sleep(state.delay)
         finally:
             state.in_flight -= 1
+            if state.in_flight == 0:
+                state.idle.set()
         return {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
@@ -65,6 +108,14 @@ def build_app(state: FakeState) -> FastAPI:
             ],
             "usage": state.usage,
         }
+
+    @app.get("/v1/models")
+    async def models(request: Request):
+        state.models_headers.append(dict(request.headers))
+        entry: dict[str, Any] = {"id": "fake/MemOCR", "object": "model", "owned_by": "vllm"}
+        if state.context_length:
+            entry["max_model_len"] = state.context_length
+        return {"object": "list", "data": [entry]}
 
     @app.post("/tokenize")
     async def tokenize(request: Request):

@@ -9,6 +9,7 @@ import pytest
 
 from memocr.models import ModelSpec, ModelSpecError, ModelUnavailableError, load_model, parse_spec
 from memocr.models.openai_compat import OpenAICompat
+from memocr.models.spec import redact_spec
 
 
 @pytest.mark.parametrize(
@@ -98,3 +99,35 @@ def test_importing_models_stays_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("spec", "redacted"),
+    [
+        (
+            "openai://u:s3cret@h:8000/v1?model=m&api_key=sk-1&max_retries=2",
+            "openai://h:8000/v1?model=m&max_retries=2",
+        ),
+        ("openai+https://:sk-1@api.example.com/v1?model=a/b", "openai+https://api.example.com/v1?model=a/b"),
+        ("embedded?n_threads=1&TOKEN=t&hf_token=t&password=p", "embedded?n_threads=1"),
+        ("openai://h:1/v1?model=m&tokenizer=hf:///tok", "openai://h:1/v1?model=m&tokenizer=hf:///tok"),
+        ("hf:///models/qwen@v2", "hf:///models/qwen@v2"),
+        ("openai://h:1/v1?api_key=sk-1", "openai://h:1/v1"),
+    ],
+)
+def test_redact_spec_removes_credentials_and_keeps_the_rest_as_written(spec, redacted):
+    assert redact_spec(spec) == redacted
+
+
+def test_loaded_model_is_named_without_credentials_but_keeps_them():
+    model = load_model("openai://reader:s3cret@h:1/v1?model=m&api_key=sk-1")
+    assert model.name == "openai://h:1/v1?model=m"
+    assert "s3cret" not in repr(model) and "sk-1" not in repr(model)
+    assert model.base_url == "http://h:1/v1"  # what it sends: see test_models_openai
+
+
+def test_spec_errors_do_not_echo_credentials():
+    with pytest.raises(ModelSpecError) as error:
+        load_model("openai://reader:s3cret@h:1/v1?model=m&api_key=sk-1&temprature=1")
+    assert "s3cret" not in str(error.value) and "sk-1" not in str(error.value)
+    assert "temprature" in str(error.value)

@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import time
+from typing import ClassVar
 
+import httpx
 import pytest
 from PIL import Image
 
+import memocr.models.openai_compat as openai_compat
 from fake_openai import FakeOpenAIServer
 from memocr.budget import fit_to_budget, processor_kwargs
-from memocr.models import ModelError, ModelUnavailableError, load_model
+from memocr.models import ContextLengthError, ModelError, ModelUnavailableError, load_model
 from memocr.models.openai_compat import OpenAICompat
 
 
@@ -25,10 +29,13 @@ def server():
 def fake(server):
     """The shared server with its recorded state reset for each test."""
     state = server.state
+    assert state.idle.wait(timeout=10), "a request of an earlier test is still being answered"
     state.requests.clear()
     state.headers.clear()
+    state.models_headers.clear()
     state.tokenize_requests.clear()
     state.fail_times, state.fail_status, state.delay, state.max_in_flight = 0, 503, 0.0, 0
+    state.context_length = None
     state.usage = {"prompt_tokens": 42, "completion_tokens": 5, "total_tokens": 47}
     return server
 
@@ -55,6 +62,7 @@ def _decode_data_url(url: str) -> Image.Image:
 
 def test_image_is_sent_at_its_fitted_size_with_processor_kwargs_and_sampling(fake):
     image = fit_to_budget(Image.new("RGB", (600, 800), "white"), 64)
+    fake.state.delay = 0.05
 
     async def ask():
         async with _model(fake) as model:
@@ -76,7 +84,7 @@ def test_image_is_sent_at_its_fitted_size_with_processor_kwargs_and_sampling(fak
     assert completion.text == "\\boxed{Paris}"
     assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (42, 5)
     assert completion.usage.image_tokens is None  # the fake, like vLLM, does not report it
-    assert completion.seconds > 0
+    assert completion.seconds >= 0.05  # the wall time of the call, server time included
 
 
 def test_text_only_request_has_no_processor_kwargs_and_no_seed_when_unset(fake):
@@ -136,17 +144,134 @@ def test_concurrency_is_limited(fake):
     assert fake.state.max_in_flight == 2
 
 
-def test_model_can_be_used_from_successive_event_loops(fake):
+class _RecordedClient(httpx.AsyncClient):
+    made: ClassVar[list[httpx.AsyncClient]] = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.made.append(self)
+
+
+def test_model_can_be_used_from_successive_event_loops_and_leaves_no_client_open(fake, monkeypatch):
+    monkeypatch.setattr(_RecordedClient, "made", [])
+    monkeypatch.setattr(openai_compat.httpx, "AsyncClient", _RecordedClient)
     model = _model(fake)
     for _ in range(2):
         asyncio.run(model.chat([{"role": "user", "content": "q"}], max_tokens=4))
     assert len(fake.state.requests) == 2
+    assert len(_RecordedClient.made) == 2
+    assert all(client.is_closed for client in _RecordedClient.made)
+
+
+def test_read_timeout_is_one_attempt_and_a_clear_error(fake):
+    fake.state.delay = 1.0
+    model = _model(fake, timeout=0.2, max_retries=3)
+    started = time.perf_counter()
+    with pytest.raises(ModelError, match=r"no answer within the timeout of 0\.2 s") as error:
+        asyncio.run(model.chat([{"role": "user", "content": "q"}], max_tokens=4))
+    assert time.perf_counter() - started < 0.8  # four attempts would take at least 0.8 s
+    assert not isinstance(error.value, ModelUnavailableError)
+    assert len(fake.state.requests) == 1
+
+
+def test_backoff_does_not_hold_a_concurrency_slot(fake):
+    """With one slot, a request waiting to retry lets the next request through meanwhile."""
+    fake.state.fail_times = 1
+    model = load_model(fake.spec, backoff=0.5, max_concurrency=1)
+
+    async def both():
+        return await asyncio.gather(
+            model.chat([{"role": "user", "content": "first"}], max_tokens=4),
+            model.chat([{"role": "user", "content": "second"}], max_tokens=4),
+        )
+
+    asyncio.run(both())
+    order = [request["messages"][0]["content"] for request in fake.state.requests]
+    assert order == ["first", "second", "first"]
 
 
 def test_api_key_comes_from_the_standard_environment_variable(fake, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     asyncio.run(_model(fake).chat([{"role": "user", "content": "q"}], max_tokens=4))
     assert fake.state.headers[0]["authorization"] == "Bearer sk-test"
+
+
+def test_api_key_option_wins_and_stays_out_of_the_name(fake, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-environment")
+    model = load_model(f"{fake.spec}&api_key=sk-secret-option")
+    asyncio.run(model.chat([{"role": "user", "content": "q"}], max_tokens=4))
+    assert fake.state.headers[0]["authorization"] == "Bearer sk-secret-option"
+    assert model.name == fake.spec
+    assert "sk-secret" not in repr(model)
+
+
+def test_userinfo_is_sent_as_basic_auth_and_stays_out_of_the_name_and_errors(fake):
+    spec = fake.spec.replace("127.0.0.1", "reader:pa%24%24word@127.0.0.1")
+    model = load_model(spec)
+    asyncio.run(model.chat([{"role": "user", "content": "q"}], max_tokens=4))
+    assert model.context_length is None
+    expected = "Basic " + base64.b64encode(b"reader:pa$$word").decode()
+    assert fake.state.headers[0]["authorization"] == expected
+    assert fake.state.models_headers[0]["authorization"] == expected
+    assert model.name == fake.spec
+    assert "pa%24%24word" not in repr(model) and "reader" not in model.base_url
+    fake.state.fail_times, fake.state.fail_status = 1, 400
+    with pytest.raises(ModelError) as error:
+        asyncio.run(model.chat([{"role": "user", "content": "q"}], max_tokens=4))
+    assert "pa%24%24word" not in str(error.value) and "pa$$word" not in str(error.value)
+
+
+def test_context_length_option_needs_no_request(fake):
+    fake.state.context_length = 4096
+    assert _model(fake, context_length=1024).context_length == 1024
+    assert fake.state.models_headers == []
+
+
+def test_context_length_is_asked_from_the_server_once(fake):
+    fake.state.context_length = 4096
+    model = _model(fake)
+    assert (model.context_length, model.context_length) == (4096, 4096)
+    assert len(fake.state.models_headers) == 1
+
+
+def test_context_length_is_unknown_when_the_server_does_not_say(fake):
+    assert _model(fake).context_length is None
+
+
+def test_context_length_is_unknown_while_the_server_is_unreachable():
+    server = FakeOpenAIServer().start()
+    model = load_model(server.spec)
+    server.stop()
+    assert model.context_length is None
+
+
+@pytest.mark.parametrize(
+    ("content", "max_tokens", "expected"),
+    [
+        (
+            "x" * 60,
+            50,
+            "the prompt (60 tokens) plus max_tokens (50) = 110 tokens does not fit the context of 100",
+        ),
+        (
+            "x" * 150,
+            5,
+            "the prompt (150 tokens) plus max_tokens (5) = 155 tokens does not fit the context of 100",
+        ),
+    ],
+)
+def test_server_context_refusal_is_a_context_error_naming_the_numbers(fake, content, max_tokens, expected):
+    fake.state.context_length = 100
+    with pytest.raises(ContextLengthError) as error:
+        asyncio.run(_model(fake).chat([{"role": "user", "content": content}], max_tokens=max_tokens))
+    assert expected in str(error.value)
+    assert len(fake.state.requests) == 1  # not retried
+
+
+def test_request_that_fits_the_server_context_is_answered(fake):
+    fake.state.context_length = 100
+    completion = asyncio.run(_model(fake).chat([{"role": "user", "content": "x" * 60}], max_tokens=40))
+    assert completion.text == "\\boxed{Paris}"
 
 
 def test_stopped_server_gives_one_clear_error():

@@ -4,22 +4,33 @@ Images go out as base64 PNG data URLs at exactly the fitted size, and every requ
 `mm_processor_kwargs` with min/max pixels from `memocr.budget.processor_kwargs`, so the server's
 processor does not resize them (vLLM ignores top-level `min_pixels`/`max_pixels`). The visual-token
 budget therefore holds on the server as we computed it.
+
+Context length: from the `context_length` option, else from the server's `GET /v1/models` (vLLM
+reports `max_model_len` per model). A request that does not fit is the server's to refuse: vLLM counts
+the prompt exactly (chat template and image tokens included) and answers 400 before generating, which
+becomes a `ContextLengthError` naming the numbers. The prompt is not counted here first: that would
+cost a tokenizer round trip on every request and could only approximate the server's own count.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import os
+import re
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 from PIL import Image
 
 from memocr.budget import processor_kwargs
-from memocr.errors import ModelError, ModelUnavailableError
+from memocr.errors import ContextLengthError, ModelError, ModelUnavailableError
 from memocr.models.base import (
     ChatModel,
     Completion,
@@ -27,11 +38,24 @@ from memocr.models.base import (
     Tokenizer,
     Usage,
     content_parts,
+    context_overflow,
     message_images,
 )
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+# Failures to connect, or connections the server dropped: another attempt may well succeed. A read
+# timeout is not among them: the server got the request and was too slow, and would be as slow again.
+RETRY_ERRORS = (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ConnectTimeout)
+UNREACHABLE_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
 MAX_BACKOFF_SECONDS = 30.0
+# GET /v1/models is metadata, asked outside any request; an unreachable host must not stall for long.
+METADATA_TIMEOUT_SECONDS = 10.0
+# vLLM's wordings: "This model's maximum context length is 4096 tokens ... your request has 5000 input
+# tokens", "... (4000 in the messages, 1000 in the completion)", "The decoder prompt (length 5000) is
+# longer than the maximum model length of 4096".
+CONTEXT_ERROR = re.compile(r"context length|maximum model length", re.IGNORECASE)
+SERVER_CONTEXT = re.compile(r"maximum (?:context|model) length (?:is|of) (\d+)")
+SERVER_PROMPT = re.compile(r"(\d+) input tokens|\((\d+) in the messages|prompt \(length (\d+)\)")
 
 
 def png_data_url(image: Image.Image) -> str:
@@ -64,13 +88,30 @@ def server_root(base_url: str) -> str:
     return root.removesuffix("/v1")
 
 
+def split_credentials(url: str) -> tuple[str, httpx.BasicAuth | None]:
+    """`url` without its userinfo (`user:password@`), and that userinfo as HTTP basic auth."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    clean = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return clean, httpx.BasicAuth(unquote(parts.username), unquote(parts.password or ""))
+
+
 class ServerTokenizer:
     """vLLM's `/tokenize` and `/detokenize`: the served model's own tokenizer, nothing to install."""
 
-    def __init__(self, base_url: str, model: str, *, headers: dict[str, str], timeout: float):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        headers: dict[str, str],
+        auth: httpx.BasicAuth | None,
+        timeout: float,
+    ):
         self._root = server_root(base_url)
         self._model = model
-        self._client = httpx.Client(base_url=self._root, headers=headers, timeout=timeout)
+        self._client = httpx.Client(base_url=self._root, headers=headers, auth=auth, timeout=timeout)
 
     def encode(self, text: str) -> list[int]:
         body = {"model": self._model, "prompt": text, "add_special_tokens": False}
@@ -97,12 +138,23 @@ class ServerTokenizer:
         self._client.close()
 
 
+@dataclass
+class _LoopSession:
+    """The HTTP client and concurrency limit of one event loop, and how many requests use them."""
+
+    client: httpx.AsyncClient
+    slots: asyncio.Semaphore
+    users: int = 0
+
+
 class OpenAICompat(ChatModel):
     """A model behind an OpenAI-compatible `/v1/chat/completions` endpoint.
 
-    Requests are retried with exponential backoff on 429, 5xx and connection errors (at most
-    `max_retries` times) and at most `max_concurrency` run at once. The API key, if any, comes from
-    the standard `OPENAI_API_KEY` environment variable.
+    At most `max_concurrency` requests run at once. Connection failures, 429 and 5xx are retried with
+    exponential backoff (at most `max_retries` times, not holding a concurrency slot while waiting); a
+    request the server does not answer within `timeout` seconds is an error at once. Credentials: a
+    `user:password@` in `base_url` is sent as HTTP basic auth; otherwise `api_key`, else the standard
+    `OPENAI_API_KEY` environment variable, is sent as a bearer token.
     """
 
     def __init__(
@@ -115,23 +167,26 @@ class OpenAICompat(ChatModel):
         max_retries: int = 4,
         backoff: float = 0.25,
         max_concurrency: int = 32,
+        context_length: int = 0,
+        api_key: str = "",
     ):
-        """`tokenizer`: None uses the server's /tokenize (vLLM); a spec `hf:///path` loads a local one."""
-        self.base_url = base_url.rstrip("/")
+        """`tokenizer`: None uses the server's /tokenize (vLLM); a spec `hf:///path` loads a local one.
+        `context_length`: tokens per request (prompt and completion); 0 asks the server."""
+        self.base_url, self._auth = split_credentials(base_url.rstrip("/"))
         self.model = model
         self.name = model
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_concurrency = max_concurrency
-        api_key = os.environ.get("OPENAI_API_KEY")
+        api_key = api_key or os.environ.get("OPENAI_API_KEY", "")
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._tokenizer_option = tokenizer
         self._tokenizer: Tokenizer | None = None
-        # httpx connections and asyncio semaphores belong to one event loop; they are made per loop.
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: httpx.AsyncClient | None = None
-        self._semaphore: asyncio.Semaphore | None = None
+        self._context_length: int | None = context_length or None
+        self._asked_server = bool(context_length)
+        # httpx connections and asyncio semaphores belong to one event loop (see `_session`).
+        self._sessions: dict[asyncio.AbstractEventLoop, _LoopSession] = {}
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -139,7 +194,7 @@ class OpenAICompat(ChatModel):
             option = self._tokenizer_option
             if option is None:
                 self._tokenizer = ServerTokenizer(
-                    self.base_url, self.model, headers=self._headers, timeout=self.timeout
+                    self.base_url, self.model, headers=self._headers, auth=self._auth, timeout=self.timeout
                 )
             elif isinstance(option, str):
                 from memocr.models.hf import HfTokenizer
@@ -150,15 +205,48 @@ class OpenAICompat(ChatModel):
                 self._tokenizer = option
         return self._tokenizer
 
-    def _session(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+    @property
+    def context_length(self) -> int | None:
+        """The `context_length` option, else the `max_model_len` the server reports for this model in
+        `GET /v1/models` (asked once; None if it reports none, or cannot be reached this time)."""
+        if not self._asked_server:
+            try:
+                response = httpx.get(
+                    f"{self.base_url}/models",
+                    headers=self._headers,
+                    auth=self._auth,
+                    timeout=METADATA_TIMEOUT_SECONDS,
+                )
+            except httpx.TransportError:
+                return None
+            self._asked_server = True
+            self._context_length = _served_context_length(response, self.model)
+        return self._context_length
+
+    @contextlib.asynccontextmanager
+    async def _session(self) -> AsyncIterator[_LoopSession]:
+        """The running loop's client and concurrency slots. A loop can end (e.g. `asyncio.run`) without
+        telling us, and a client left open holds sockets of a dead loop; so the client is closed as soon
+        as no request of its loop is in flight, and the next request opens a fresh one."""
         loop = asyncio.get_running_loop()
-        if self._loop is not loop or self._client is None or self._semaphore is None:
-            self._client = httpx.AsyncClient(
-                base_url=self.base_url + "/", headers=self._headers, timeout=self.timeout
+        session = self._sessions.get(loop)
+        if session is None:
+            client = httpx.AsyncClient(
+                base_url=self.base_url + "/",
+                headers=self._headers,
+                auth=self._auth,
+                timeout=self.timeout,
+                limits=httpx.Limits(max_connections=self.max_concurrency),
             )
-            self._semaphore = asyncio.Semaphore(self.max_concurrency)
-            self._loop = loop
-        return self._client, self._semaphore
+            session = self._sessions[loop] = _LoopSession(client, asyncio.Semaphore(self.max_concurrency))
+        session.users += 1
+        try:
+            yield session
+        finally:
+            session.users -= 1
+            if session.users == 0:
+                del self._sessions[loop]
+                await session.client.aclose()
 
     async def chat(
         self,
@@ -201,30 +289,30 @@ class OpenAICompat(ChatModel):
         )
 
     async def _post_with_retries(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        client, semaphore = self._session()
         url = f"{self.base_url}/{path}"
         attempts = self.max_retries + 1
-        async with semaphore:
+        async with self._session() as session:
             for attempt in range(attempts):
                 last = attempt == attempts - 1
                 try:
-                    response = await client.post(path, json=body)
-                except (httpx.ConnectError, httpx.ConnectTimeout) as err:
+                    async with session.slots:
+                        response = await session.client.post(path, json=body)
+                except RETRY_ERRORS as err:
                     if last:
-                        raise ModelUnavailableError(
-                            f"cannot reach the model server at {url} ({err or type(err).__name__}) after "
-                            f"{attempts} attempts: start it (e.g. `vllm serve <model>`) or check the spec's "
-                            "host and port"
-                        ) from err
+                        raise self._connection_failed(url, attempts, err) from err
+                except httpx.TimeoutException as err:
+                    raise ModelError(
+                        f"{url} sent no answer within the timeout of {self.timeout:g} s "
+                        f"({type(err).__name__}; not retried, it would be as slow again): lower max_tokens "
+                        "or the load on the server, or raise the model's timeout option"
+                    ) from err
                 except httpx.TransportError as err:
-                    if last:
-                        raise ModelError(
-                            f"no answer from {url} after {attempts} attempts "
-                            f"({type(err).__name__}, timeout {self.timeout:g} s)"
-                        ) from err
+                    raise ModelError(f"request to {url} failed: {type(err).__name__}: {err}") from err
                 else:
                     if not response.is_error:
-                        return response.json()
+                        return _json(response, url)
+                    if response.is_client_error and CONTEXT_ERROR.search(response.text):
+                        raise self._context_error(response.text, body["max_tokens"])
                     if last or response.status_code not in RETRY_STATUS:
                         raise ModelError(
                             f"{url} answered {response.status_code} "
@@ -233,9 +321,50 @@ class OpenAICompat(ChatModel):
                 await asyncio.sleep(min(self.backoff * 2**attempt, MAX_BACKOFF_SECONDS))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
+    def _connection_failed(self, url: str, attempts: int, err: httpx.TransportError) -> ModelError:
+        if isinstance(err, UNREACHABLE_ERRORS):
+            return ModelUnavailableError(
+                f"cannot reach the model server at {url} ({err or type(err).__name__}) after "
+                f"{attempts} attempts: start it (e.g. `vllm serve <model>`) or check the spec's host and port"
+            )
+        return ModelError(f"the connection to {url} failed {attempts} times ({type(err).__name__}: {err})")
+
+    def _context_error(self, server_message: str, max_tokens: int) -> ContextLengthError:
+        """The server's refusal of a request too long for its context, with the numbers it gave."""
+        context = SERVER_CONTEXT.search(server_message)
+        prompt = SERVER_PROMPT.search(server_message)
+        return context_overflow(
+            self.name,
+            prompt_tokens=int(next(g for g in prompt.groups() if g)) if prompt else None,
+            max_tokens=max_tokens,
+            context_length=int(context.group(1)) if context else self._context_length,
+            detail=f" (the server said: {server_message[:300]})",
+        )
+
     async def aclose(self) -> None:
-        if self._client is not None and self._loop is asyncio.get_running_loop():
-            await self._client.aclose()
-        self._client = None
         if self._tokenizer is not None and hasattr(self._tokenizer, "close"):
             self._tokenizer.close()
+
+
+def _json(response: httpx.Response, url: str) -> dict[str, Any]:
+    try:
+        return response.json()
+    except ValueError as err:
+        raise ModelError(
+            f"{url} answered {response.status_code} with a body that is not JSON: {response.text[:300]!r}"
+        ) from err
+
+
+def _served_context_length(response: httpx.Response, model: str) -> int | None:
+    """`max_model_len` of `model` in a `GET /v1/models` answer, if the server gives one."""
+    if response.is_error:
+        return None
+    try:
+        entries = response.json()["data"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("id") == model:
+            length = entry.get("max_model_len")
+            return length if isinstance(length, int) and length > 0 else None
+    return None

@@ -3,6 +3,9 @@
 Query parameters in a spec are backend options, so a whole setup fits in one flag, e.g.
 `openai://127.0.0.1:8000/v1?model=meituan/MemOCR-7B&max_concurrency=64` or `hf:///models/qwen?device=cuda`.
 Keyword options given to `load_model` do the same from Python and win over the query.
+
+A spec may carry credentials (`openai://user:secret@host/v1?model=m`, `...&api_key=sk-...`). The model
+uses them, but its `name`, which traces and results record, is the spec without them (`redact_spec`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 from memocr.errors import ModelSpecError
 from memocr.models.base import ChatModel
@@ -22,7 +25,8 @@ SPEC_FORMS = """accepted model specs:
                                      options as a query, e.g. embedded?n_threads=1)
   gguf:///abs/path/model.gguf        any GGUF text model on llama.cpp, OCR reader in front for images
   openai://HOST:PORT/v1?model=NAME   an OpenAI-compatible server (vLLM, SGLang, ...) over http
-  openai+https://HOST/v1?model=NAME  the same over https (API key from OPENAI_API_KEY)
+  openai+https://HOST/v1?model=NAME  the same over https (api_key=KEY option, else OPENAI_API_KEY;
+                                     user:password@HOST for HTTP basic auth)
   hf:///path/to/model                a local transformers model (Qwen2.5-VL, Qwen2-VL or a text LM)"""
 
 EMBEDDED_REPEAT_PENALTY = 1.05
@@ -31,6 +35,24 @@ EMBEDDED_REPEAT_PENALTY = 1.05
 EMBEDDED_SETTINGS = MappingProxyType(
     {"chunk_tokens": 2000, "max_memory_tokens": 256, "max_answer_tokens": 64}
 )
+
+
+# Option names whose values are credentials; so is any name ending in one of SECRET_SUFFIXES.
+SECRET_OPTIONS = frozenset(
+    {
+        "api_key",
+        "apikey",
+        "key",
+        "token",
+        "access_token",
+        "password",
+        "passwd",
+        "secret",
+        "auth",
+        "credentials",
+    }
+)
+SECRET_SUFFIXES = ("_key", "_token", "_secret", "_password")
 
 
 @dataclass(frozen=True)
@@ -43,7 +65,28 @@ class ModelSpec:
 
 
 def _invalid(spec: str, why: str) -> ModelSpecError:
-    return ModelSpecError(f"invalid model spec {spec!r}: {why}\n{SPEC_FORMS}")
+    return ModelSpecError(f"invalid model spec {redact_spec(spec)!r}: {why}\n{SPEC_FORMS}")
+
+
+def _is_secret_option(name: str) -> bool:
+    name = name.lower()
+    return name in SECRET_OPTIONS or name.endswith(SECRET_SUFFIXES)
+
+
+def redact_spec(spec: str) -> str:
+    """`spec` without credentials: the userinfo (`user:secret@`) and secret options (`api_key`, `token`,
+    `password`, ...) are removed and everything else is kept as written. Never fails, so it is safe on
+    a malformed spec too."""
+    spec = str(spec).strip()
+    head, _, query = spec.partition("?")
+    scheme, separator, rest = head.partition("://")
+    if separator:
+        authority, slash, path = rest.partition("/")
+        head = f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
+    kept = [
+        pair for pair in query.split("&") if pair and not _is_secret_option(unquote_plus(pair.split("=")[0]))
+    ]
+    return head + ("?" + "&".join(kept) if kept else "")
 
 
 def parse_spec(spec: str) -> ModelSpec:
@@ -86,10 +129,10 @@ def local_path(spec_or_path: str, *, scheme: str) -> Path:
 
 def load_model(spec: str = "embedded", **options: Any) -> ChatModel:
     """Build the `ChatModel` that `spec` names (see `SPEC_FORMS`). Loading weights happens here;
-    servers are only contacted at the first request. The model's `name` is the spec, so traces and
-    results say exactly how to load it again."""
+    servers are only contacted at the first request. The model's `name` is the spec less its
+    credentials (`redact_spec`), so traces and results say how to load it again and leak no secret."""
     model = _build(spec, options)
-    model.name = spec.strip()
+    model.name = redact_spec(spec)
     return model
 
 
