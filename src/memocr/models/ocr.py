@@ -91,6 +91,8 @@ class OcrReader(ChatModel):
     """A `ChatModel` that replaces every image part with the text OCR reads from it, then asks
     `text_model`. A CPU stand-in for a VLM (see the module docstring), not a real one."""
 
+    image_tokens_in_context = False  # the image text is cut to fit the context here (see `_fit`)
+
     def __init__(self, text_model: ChatModel):
         self.text_model = text_model
         self.name = f"ocr+{text_model.name}"
