@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import socket
+import threading
 import time
 from typing import ClassVar
 
@@ -283,6 +285,32 @@ def test_stopped_server_gives_one_clear_error():
     message = str(error.value)
     assert server.base_url in message
     assert "start it" in message
+
+
+def test_dropped_connections_are_retried_then_a_model_error():
+    """A server that accepts each connection and closes it without an answer."""
+    accepted = []
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def drop_connections():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # the listener was closed
+                return
+            accepted.append(connection)
+            connection.close()
+
+    threading.Thread(target=drop_connections, daemon=True).start()
+    port = listener.getsockname()[1]
+    model = load_model(f"openai://127.0.0.1:{port}/v1?model=m", backoff=0.01, max_retries=2)
+    try:
+        with pytest.raises(ModelError, match="failed 3 times") as error:
+            asyncio.run(model.chat([{"role": "user", "content": "q"}], max_tokens=4))
+    finally:
+        listener.close()
+    assert not isinstance(error.value, ModelUnavailableError)
+    assert len(accepted) == 3
 
 
 def test_tokenizer_uses_the_server_tokenize_endpoints(fake):

@@ -363,7 +363,7 @@ def _served_context_length(response: httpx.Response, model: str) -> int | None:
         entries = response.json()["data"]
     except (ValueError, KeyError, TypeError):
         return None
-    for entry in entries:
+    for entry in entries if isinstance(entries, list) else []:
         if isinstance(entry, dict) and entry.get("id") == model:
             length = entry.get("max_model_len")
             return length if isinstance(length, int) and length > 0 else None
