@@ -6,9 +6,9 @@ to it as dicts, and it also listens on a loopback port, whose `/tokenize`, `/det
 `/apply-template` and `/slots` endpoints give us llama.cpp's own tokenizer, its prompt as the chat
 template writes it, and the context it allocated (the binding exposes no such calls of its own).
 
-A request must fit the context: llama.cpp would otherwise either shift the context (drop the oldest
-tokens and decode on, very slowly: 2 tokens/s on a full 8K context) or stop silently at its end. So
-context shifting is off and every prompt is counted before it is sent; one that leaves no room for
+A request must fit the context. Past its end llama.cpp either shifts the context (drops the oldest
+tokens and decodes on, at a crawl on a full window) or, with shifting off, stops silently mid-answer.
+So shifting is off and every prompt is counted before it is sent: one that leaves no room for
 `max_tokens` is a `ContextLengthError`.
 """
 
