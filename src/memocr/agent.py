@@ -392,6 +392,7 @@ class MemoryAgent:
             fit_seconds=fit_seconds,
             ocr_text=None if completion.ocr_text is None else "\n".join(completion.ocr_text),
             ocr_seconds=completion.ocr_seconds,
+            ocr_truncated_tokens=completion.ocr_truncated_tokens,
             image=image,
         )
 

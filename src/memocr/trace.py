@@ -78,6 +78,8 @@ class BudgetAnswer:
     fit_seconds: float | None = None
     ocr_text: str | None = None
     ocr_seconds: float | None = None
+    # OCR reader: tokens of the text read cut (from the end) so the answer prompt fits the context.
+    ocr_truncated_tokens: int | None = None
     prefill_seconds: float | None = None
     decode_seconds: float | None = None
     # Text mode: how many tokens of the memory the model was shown.
