@@ -7,7 +7,7 @@ backend that needs them, when it is built.
 from memocr.errors import ContextLengthError, ModelError, ModelSpecError, ModelUnavailableError
 from memocr.models.base import ChatModel, Completion, Message, Tokenizer, Usage
 from memocr.models.ocr import OcrReader
-from memocr.models.spec import SPEC_FORMS, ModelSpec, load_model, parse_spec
+from memocr.models.spec import SPEC_FORMS, ModelSpec, load_model, parse_spec, redact_spec
 
 __all__ = [
     "SPEC_FORMS",
@@ -24,4 +24,5 @@ __all__ = [
     "Usage",
     "load_model",
     "parse_spec",
+    "redact_spec",
 ]
