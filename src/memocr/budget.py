@@ -5,6 +5,12 @@ an image of ``h x w`` pixels (both multiples of 28) costs ``(h / 28) * (w / 28)`
 the processor resizes every image with :func:`smart_resize`. We fit images ourselves to sizes the
 processor leaves untouched, and tell it so with :func:`processor_kwargs`, so that the tokens the model
 spends are exactly the tokens we counted.
+
+The processor refuses images more than 200 times longer than wide (or wider than tall). Such an image
+is padded first, one rule everywhere (:func:`padded_size`): white, the page background, is added on
+its short side (right of a tall image, below a wide one) until the long side is at most 200 times the
+short side. So every positive size has a cost (:func:`visual_tokens`: what the padded image costs) and
+:func:`fit_to_budget` returns an image the processor accepts for every size and budget.
 """
 
 from __future__ import annotations
@@ -65,6 +71,30 @@ def smart_resize(
     return h_bar, w_bar
 
 
+def padded_size(width: int, height: int) -> tuple[int, int]:
+    """``(width, height)`` after the padding rule: the short side grows to ``ceil(long / 200)`` when
+    the aspect ratio is above 200, otherwise the size is unchanged."""
+    if min(width, height) <= 0:
+        raise InputError(f"image sides must be positive, got {width}x{height}")
+    shortest = math.ceil(max(width, height) / MAX_ASPECT_RATIO)
+    if width < shortest:
+        return shortest, height
+    if height < shortest:
+        return width, shortest
+    return width, height
+
+
+def pad_to_processor_aspect(image: Image.Image) -> Image.Image:
+    """``image`` on a white canvas of :func:`padded_size` (top-left aligned); the image itself when it
+    needs no padding."""
+    size = padded_size(image.width, image.height)
+    if size == image.size:
+        return image
+    canvas = Image.new(image.mode, size, "white")
+    canvas.paste(image, (0, 0))
+    return canvas
+
+
 def visual_tokens(
     width: int,
     height: int,
@@ -72,11 +102,13 @@ def visual_tokens(
     min_pixels: int = PIXELS_PER_TOKEN,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> int:
-    """Tokens the model spends on a ``width x height`` image, by the processor's own rounding.
+    """Tokens the model spends on a ``width x height`` image, by the processor's own rounding; an image
+    above the processor's aspect limit costs what its padded size (:func:`padded_size`) costs.
 
     The defaults are the processor settings :func:`processor_kwargs` sends for images up to the
     model's ceiling; pass others to cost an image under a different server configuration.
     """
+    width, height = padded_size(width, height)
     h_bar, w_bar = smart_resize(height, width, min_pixels=min_pixels, max_pixels=max_pixels)
     return (h_bar // PATCH_PX) * (w_bar // PATCH_PX)
 
@@ -104,9 +136,11 @@ def budget_grid(width: int, height: int, budget: int) -> TokenGrid:
     "Keeps the aspect" means there is one scale factor that puts each side within one cell of the
     exact scaled side, the same tolerance the processor's own rounding has. Among the grids that
     qualify we take the most tokens, then the least aspect distortion. Images already within the
-    budget keep the size the processor would give them (never enlarged past its minimum).
+    budget keep the size the processor would give them (never enlarged past its minimum). Sizes are
+    those of the padded image (:func:`padded_size`).
     """
     budget = validate_budget(budget)
+    width, height = padded_size(width, height)
     native_h, native_w = smart_resize(
         height, width, min_pixels=PIXELS_PER_TOKEN, max_pixels=DEFAULT_MAX_PIXELS
     )
@@ -129,8 +163,7 @@ def budget_grid(width: int, height: int, budget: int) -> TokenGrid:
         key = (rows * cols, -abs(math.log(cols / rows / aspect)))
         if best_key is None or key > best_key:
             best, best_key = TokenGrid(rows, cols), key
-    if best is None:  # unreachable for aspect ratios the processor accepts; kept as a clear failure
-        raise InputError(f"no grid of at most {budget} tokens fits a {width}x{height} image")
+    assert best is not None, "a padded image always has a grid: 1x1 qualifies for aspect ratios <= 200"
     return best
 
 
@@ -140,13 +173,14 @@ def _processor_accepts(grid: TokenGrid) -> bool:
 
 def fit_to_budget(image: Image.Image, budget: int) -> Image.Image:
     """Shrink ``image`` so that it costs at most ``budget`` visual tokens; aspect kept, never enlarged
-    beyond the processor's minimum. The result's sides are multiples of 28, so the processor (given
-    :func:`processor_kwargs`) leaves it as it is and spends exactly ``visual_tokens(*result.size)``.
+    beyond the processor's minimum, padded first if the processor would refuse its aspect ratio. The
+    result's sides are multiples of 28, so the processor (given :func:`processor_kwargs`) leaves it as
+    it is and spends exactly ``visual_tokens(*result.size)``.
     """
     grid = budget_grid(image.width, image.height, budget)
     if grid.size == image.size:
         return image.copy()
-    return image.resize(grid.size, Image.Resampling.LANCZOS)
+    return pad_to_processor_aspect(image).resize(grid.size, Image.Resampling.LANCZOS)
 
 
 def processor_kwargs(images: Sequence[Image.Image]) -> dict[str, int]:
