@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -13,9 +14,15 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize as hf_resize
 
+import memocr.render.renderer as renderer_module
+import memocr.render.sync as sync_module
+from hostile import HOSTILE
+from memocr.budget import fit_to_budget, processor_kwargs, visual_tokens
+from memocr.errors import RenderError, RenderTimeout
 from memocr.render import FULL, AsyncRenderer, Renderer, RenderResult
-from memocr.render.page import extract_html, normalise_markdown
+from memocr.render.page import extract_html, layout_text, normalise_markdown
 from render_helpers import kill_chromium, mean_abs_diff, request_recorder
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
@@ -202,8 +209,14 @@ def test_bad_input_gives_clear_errors(renderer: Renderer) -> None:
 def test_empty_memory_still_renders(renderer: Renderer) -> None:
     v1 = renderer.render("   ", profile="memocr-v1")  # released server: whole viewport for a tiny box
     assert (v1.width, v1.height, v1.clipped_px) == (1280, 720, 0)
-    full = renderer.render("", profile="full")
-    assert full.clipped_px == 0 and full.width >= 1
+    full = renderer.render("", profile="full")  # an empty box: the smallest image there is
+    assert (full.width, full.height, full.content_width, full.content_height, full.clipped_px) == (
+        1,
+        1,
+        0,
+        0,
+        0,
+    )
 
 
 def test_killed_browser_is_relaunched_and_the_render_retried(renderer: Renderer) -> None:
@@ -216,13 +229,149 @@ def test_killed_browser_is_relaunched_and_the_render_retried(renderer: Renderer)
     assert renderer.stats()["browsers_running"]
 
 
-def test_async_renderer_serves_many_callers() -> None:
+def test_async_renderer_captures_on_every_page_at_once_and_never_more(monkeypatch) -> None:
+    active, peak = 0, 0
+    real_capture = renderer_module.capture
+
+    async def counting_capture(*args, **kwargs):
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        if active == 2:
+            both_busy.set()
+        try:
+            # The first capture waits for a second one to start: with two pages they overlap.
+            await asyncio.wait_for(both_busy.wait(), 20)
+            return await real_capture(*args, **kwargs)
+        finally:
+            active -= 1
+
+    monkeypatch.setattr(renderer_module, "capture", counting_capture)
+
     async def main() -> list[RenderResult]:
         async with AsyncRenderer(pages=2, profile="memocr-v1") as renderer:
             return await asyncio.gather(*(renderer.render(f"# Memory {i}") for i in range(6)))
 
+    both_busy = asyncio.Event()
     results = asyncio.run(main())
+    assert peak == 2  # both pages captured at once, and the other four callers waited for a page
     assert all(result.profile == "memocr-v1" and result.clipped_px == 0 for result in results)
+    assert len({result.image.tobytes() for result in results}) == 6
+
+
+def test_closing_fails_renders_waiting_for_a_page_at_once() -> None:
+    class SignallingQueue(asyncio.Queue):
+        """The pool's idle-page queue, telling the test when a render starts waiting on it."""
+
+        def __init__(self, waiting: asyncio.Event) -> None:
+            super().__init__()
+            self.waiting = waiting
+
+        async def get(self):
+            if self.empty():
+                self.waiting.set()
+            return await super().get()
+
+    async def main() -> None:
+        renderer = await AsyncRenderer(pages=1).start()
+        pool = renderer._pool
+        waiting = asyncio.Event()
+        queue = SignallingQueue(waiting)
+        while not pool._idle.empty():
+            queue.put_nowait(pool._idle.get_nowait())
+        pool._idle = queue
+        async with pool.page():  # the only page is busy
+            render = asyncio.create_task(renderer.render(SHORT))
+            await asyncio.wait_for(waiting.wait(), 20)
+            await renderer.close()
+            with pytest.raises(RenderError, match="renderer closed"):
+                await asyncio.wait_for(render, 5)
+
+    asyncio.run(main())
+
+
+def test_sync_renderer_gives_up_on_a_stuck_event_loop(monkeypatch) -> None:
+    monkeypatch.setattr(sync_module, "WAIT_MARGIN_S", 0.5)
+    unblock = threading.Event()
+    with Renderer(pages=1, render_timeout_s=1) as stuck:
+        stuck._loop.call_soon_threadsafe(unblock.wait, 60)  # something blocks the renderer's loop
+        started = time.monotonic()
+        with pytest.raises(RenderTimeout, match=r"did not finish within 1\.5 s"):
+            stuck.render(SHORT)
+        assert time.monotonic() - started < 10
+        unblock.set()
+        assert stuck.render(SHORT).clipped_px == 0  # the loop is free again
+
+
+def test_width_cap_cuts_and_reports_wide_content(renderer: Renderer) -> None:
+    memory = '<div style="width:60000px">x</div>'
+    for input_format in ("markdown", "html"):
+        result = renderer.render(memory, input_format=input_format)
+        assert result.width == FULL.max_width == 2304 and result.content_width >= 60000
+        assert result.clipped_px == result.content_width * result.content_height - 2304 * result.height > 0
+    narrow = replace(FULL, max_width=300)
+    unbreakable = renderer.render('<p style="white-space:nowrap">' + "word " * 200 + "</p>", profile=narrow)
+    assert unbreakable.width == 300 and unbreakable.content_width > 300 and unbreakable.clipped_px > 0
+    # A cap below the text width narrows the layout: text that can wrap wraps at the cap, nothing is cut.
+    wrapped = renderer.render("word " * 200, profile=narrow)
+    assert wrapped.width == wrapped.content_width <= 300 and wrapped.clipped_px == 0
+
+
+def test_width_and_height_caps_are_renderer_options() -> None:
+    with Renderer(pages=1, max_width=400, max_height=200) as small:
+        result = small.render(LONG + '\n\n<div style="width:5000px">wide</div>')
+        assert (result.width, result.height) == (400, 200) and result.clipped_px > 0
+        with pytest.raises(ValueError, match="width must be whole pixels from 100 to 400"):
+            small.render(SHORT, input_format="html", width=800)
+        assert small.render(SHORT, input_format="html").width <= 400  # the default 800 follows the cap
+    with pytest.raises(ValueError, match="max_width"):
+        AsyncRenderer(max_width=0)
+
+
+def test_content_past_the_layout_window_is_left_out_and_reported(renderer: Renderer) -> None:
+    memory = "- a\n" * 3000
+    laid_out, omitted = layout_text(memory, FULL, "markdown")
+    assert laid_out.count("- a") == FULL.max_layout_lines == 1250 and omitted == len(memory.strip()) - len(
+        laid_out
+    )
+    result = renderer.render(memory)
+    assert result.omitted_chars == omitted > 0
+    # What was laid out already runs past the height cap, so nothing left out could have been seen.
+    assert result.content_height > result.height == FULL.max_height and result.clipped_px > 0
+    long_word = "x" * 300_000
+    assert layout_text(long_word, FULL, "html") == ("x" * FULL.max_layout_chars, 100_000)
+    blank_lines = "a" + "\n" * 5000 + "b"  # blank lines start no line box and do not count
+    assert layout_text(blank_lines, FULL, "markdown") == (blank_lines, 0)
+    assert renderer.render(SHORT).omitted_chars == 0
+
+
+def test_markdown_too_slow_to_convert_is_drawn_as_plain_text() -> None:
+    # Python-Markdown takes seconds on a few thousand '[' (quadratic); the worker is abandoned.
+    with Renderer(pages=1, markdown_timeout_s=0.3) as quick:
+        slow = quick.render("# Title\n\n" + "[" * 6000)
+        assert slow.plain_text and slow.clipped_px == 0
+        pixels = np.asarray(slow.image.convert("L"))
+        assert (pixels < 128).any()  # the text is drawn
+        normal = quick.render("# Title\n\n**bold**")
+        assert not normal.plain_text  # a fresh worker converts the next memory
+        assert normal.height < slow.height
+        assert quick.stats()["markdown_fallbacks"] == 1
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_memories_render_and_fit_every_budget(renderer: Renderer, name: str) -> None:
+    memory = HOSTILE[name]
+    for profile in ("full", "memocr-v1"):
+        for input_format in ("markdown", "html"):
+            result = renderer.render(memory, profile=profile, input_format=input_format)
+            assert 1 <= result.width <= 2304 and 1 <= result.height <= 10_000
+            assert result.image.size == (result.width, result.height)
+            for budget in (1, 16, 1024):
+                fitted = fit_to_budget(result.image, budget)
+                # The processor takes it as it is (it raises for an aspect ratio it refuses).
+                size = hf_resize(fitted.height, fitted.width, **processor_kwargs([fitted]))
+                assert size == (fitted.height, fitted.width)
+                assert visual_tokens(*fitted.size) <= budget
 
 
 def test_renderer_must_be_started() -> None:

@@ -63,7 +63,7 @@ def plan_capture(
     ``memocr-v1`` Markdown reproduces the released server: the content box intersected with the
     viewport (Playwright's clip semantics, sizes floored), or the whole viewport for a box under
     10x10 px. Everything else (``full``, and HTML memories, which the released HTML server shot as an
-    element) captures the whole box, beyond the viewport, up to the profile's height cap.
+    element) captures the whole box, beyond the viewport, up to the profile's width and height caps.
     """
     width_px = _whole_px(box.width, profile.pixel_rounding)
     height_px = _whole_px(box.height, profile.pixel_rounding)
@@ -88,7 +88,7 @@ def plan_capture(
     return CapturePlan(
         math.floor(box.x),
         math.floor(box.y),
-        max(1, width_px),
+        max(1, min(width_px, profile.max_width)),
         max(1, min(height_px, profile.max_height)),
         content_width,
         content_height,

@@ -27,7 +27,7 @@ from playwright.async_api import (
 )
 from playwright.async_api import Error as PlaywrightError
 
-from memocr.errors import InputError, RendererUnavailableError
+from memocr.errors import InputError, RenderError, RendererUnavailableError
 
 CHROMIUM_PATH = "/usr/bin/chromium"
 # Keep Chromium off the network and away from anything it would do on its own behalf.
@@ -173,7 +173,10 @@ class PagePool:
         self._playwright: Playwright | None = None
         self._browsers: list[_Browser] = []
         self._slots: list[Slot] = []
-        self._idle: asyncio.Queue[Slot] = asyncio.Queue()
+        # None in the queue tells a render waiting for a page that the pool closed.
+        self._idle: asyncio.Queue[Slot | None] = asyncio.Queue()
+        self._waiting = 0
+        self._closed = False
         self._warming: asyncio.Task[None] | None = None
         self._first_render_done = asyncio.Event()
 
@@ -181,6 +184,7 @@ class PagePool:
         """Launch the browsers and open the first page; the other pages open (and draw a first frame,
         the slow one) in the background once the first render is done (or nobody asked for one for a
         while), so that the first render neither waits for them nor competes with them for the CPU."""
+        self._closed = False
         self._playwright = await async_playwright().start()
         try:
             self._browsers = [
@@ -213,6 +217,10 @@ class PagePool:
         await asyncio.gather(*(warm_one(slot) for slot in slots))
 
     async def close(self) -> None:
+        """Close the browsers; renders waiting for a page fail at once with a RenderError."""
+        self._closed = True
+        for _ in range(self._waiting):
+            self._idle.put_nowait(None)
         if self._warming is not None:
             self._warming.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -240,7 +248,7 @@ class PagePool:
     @contextlib.asynccontextmanager
     async def page(self) -> AsyncIterator[Slot]:
         """Lend one ready page; a render that fails on it gets the page replaced before its next use."""
-        slot = await self._idle.get()
+        slot = await self._take()
         try:
             await self._prepare(slot)
             yield slot
@@ -248,8 +256,20 @@ class PagePool:
             slot.broken = True
             raise
         finally:
-            self._idle.put_nowait(slot)
+            if slot in self._slots:  # not when the pool closed meanwhile
+                self._idle.put_nowait(slot)
             self._first_render_done.set()
+
+    async def _take(self) -> Slot:
+        if not self._closed:
+            self._waiting += 1
+            try:
+                slot = await self._idle.get()
+            finally:
+                self._waiting -= 1
+            if slot is not None:
+                return slot
+        raise RenderError("the renderer closed while this render waited for a page")
 
     async def _prepare(self, slot: Slot) -> None:
         if slot.usable:

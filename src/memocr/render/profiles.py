@@ -1,11 +1,12 @@
 """Render profiles: everything that decides what a memory looks like and how much of it is kept.
 
-A profile is data (page CSS, viewport, clipping rule, height cap), so the renderer has one code path
+A profile is data (page CSS, viewport, clipping rule, size caps), so the renderer has one code path
 and a new look is a new registry entry, not a new branch.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from memocr.errors import InputError
@@ -50,13 +51,36 @@ th, td { border: 1px solid #c8c8c8; padding: 2px 6px; }
 """
 
 
+# The layout window (see RenderProfile): no line box of the profiles' CSS is under 8 px tall (the
+# smallest text, 13-px code, sits in 15-px lines), and a 1152-px line of body text carries about
+# 7 characters per pixel of its height (130 characters in 18.6 px); 20 leaves room for narrow glyphs.
+MIN_LINE_PX = 8
+CHARS_PER_PX_OF_HEIGHT = 20
+
+
 @dataclass(frozen=True)
 class RenderProfile:
     """How a Markdown memory becomes a picture.
 
     ``clip_to_viewport`` reproduces the released server's screenshot, which only captures the part of
     the content box inside the 1280x720 viewport; otherwise the whole content box is captured, up to
-    ``max_height`` pixels (a guard against giant inputs, reported as clipped pixels when it bites).
+    ``max_width`` x ``max_height`` pixels. Content beyond the caps is cut and counted in the result's
+    ``clipped_px``. The caps bound what one request can cost: a capture is at most
+    ``max_width * max_height * 4`` bytes of browser bitmap (92 MB at the defaults). A width cap below
+    the text width narrows the layout instead: text wraps at the cap, and only what cannot wrap is cut.
+
+    The default width cap is twice the 1152-px text width of both profiles: text wraps at 1152 px, so
+    only content that overflows the page (a wide table, an unbreakable line in ``memocr-v1``, raw HTML
+    with its own width) gets wider, and up to twice the page it is kept whole. The height cap, 10,000
+    px, is about the model's own ceiling at the text width (1152 x 10,000 px is 14,700 of Qwen2.5-VL's
+    16,384 tokens).
+
+    Only the beginning of a memory that could reach the capture is laid out (the *layout window*):
+    at most ``max_layout_chars`` characters and, for Markdown, ``max_layout_lines`` non-blank lines
+    (every Markdown line starts a line box at least ``MIN_LINE_PX`` tall, so later lines start below
+    the height cap). The rest is never handed to the browser and is reported as ``omitted_chars``;
+    only a memory whose own HTML or CSS shrinks or hides its lines could have shown more of it.
+
     ``pixel_rounding`` says how a fractional content box becomes whole pixels: ``floor`` is what the
     released server's Playwright screenshot did, ``ceil`` keeps the last partial pixel.
     """
@@ -67,8 +91,19 @@ class RenderProfile:
     viewport_width: int = 1280
     viewport_height: int = 720
     clip_to_viewport: bool = False
+    max_width: int = 2304
     max_height: int = 10_000
     pixel_rounding: str = "ceil"
+
+    @property
+    def max_layout_lines(self) -> int:
+        """Non-blank Markdown lines laid out at most (1,250 at the default height cap)."""
+        return math.ceil(self.max_height / MIN_LINE_PX)
+
+    @property
+    def max_layout_chars(self) -> int:
+        """Characters laid out at most (200,000 at the default height cap)."""
+        return self.max_height * CHARS_PER_PX_OF_HEIGHT
 
 
 MEMOCR_V1 = RenderProfile(
@@ -90,7 +125,7 @@ FULL = RenderProfile(
     name="full",
     description=(
         "The whole memory at the released 1152-px text width, DejaVu fonts, code wrapped; nothing is cut "
-        "below the height cap."
+        "within the size caps (2304 x 10000 px)."
     ),
     css=_LAYOUT_CSS
     % {

@@ -15,13 +15,13 @@ from playwright.async_api import Error as PlaywrightError
 
 from memocr.errors import InputError, RenderError, RenderTimeout
 from memocr.render.capture import CapturePlan, capture
-from memocr.render.page import check_input_format, page_for
+from memocr.render.converter import Conversion, MarkdownConverter
+from memocr.render.page import build_page, check_input_format, layout_text
 from memocr.render.pool import CHROMIUM_PATH, PagePool, default_page_count
 from memocr.render.profiles import DEFAULT_PROFILE, HTML_DEFAULT_WIDTH, RenderProfile, get_profile
 from memocr.render.result import RenderResult
 
 MIN_HTML_WIDTH = 100
-MAX_HTML_WIDTH = 4096
 
 
 def _decode(png: bytes) -> Image.Image:
@@ -35,8 +35,11 @@ class AsyncRenderer:
 
     ``pages`` warm pages (default: one per core, at least two) are shared by all callers, so ``render`` can be
     awaited from many tasks at once; callers beyond ``pages`` wait for a free page. A browser that
-    crashes or is killed is relaunched and the render retried once. ``max_height`` overrides every
-    profile's height cap; ``render_timeout_s`` bounds one render, waiting for a page included.
+    crashes or is killed is relaunched and the render retried once. ``max_width`` and ``max_height``
+    override every profile's size caps; ``render_timeout_s`` bounds one render, waiting for a page
+    included. Markdown is converted in ``pages`` worker processes; a conversion slower than
+    ``markdown_timeout_s`` is abandoned and the memory drawn as plain text (see
+    `memocr.render.converter`).
     """
 
     def __init__(
@@ -46,35 +49,56 @@ class AsyncRenderer:
         pages: int | None = None,
         browsers: int = 1,
         executable_path: str = CHROMIUM_PATH,
+        max_width: int | None = None,
         max_height: int | None = None,
         render_timeout_s: float = 30.0,
         launch_timeout_s: float = 30.0,
+        markdown_timeout_s: float = 3.0,
     ) -> None:
         self.profile = get_profile(profile)
-        if max_height is not None and max_height < 1:
-            raise InputError(f"max_height must be at least 1 pixel, got {max_height}")
-        if render_timeout_s <= 0:
-            raise InputError(f"render_timeout_s must be positive, got {render_timeout_s}")
+        for name, cap in (("max_width", max_width), ("max_height", max_height)):
+            if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+                raise InputError(f"{name} must be a whole number of pixels (>= 1), got {cap!r}")
+        for name, seconds in (
+            ("render_timeout_s", render_timeout_s),
+            ("launch_timeout_s", launch_timeout_s),
+            ("markdown_timeout_s", markdown_timeout_s),
+        ):
+            if seconds <= 0:
+                raise InputError(f"{name} must be positive, got {seconds}")
+        self.max_width = max_width
         self.max_height = max_height
         self.render_timeout_s = render_timeout_s
+        self.launch_timeout_s = launch_timeout_s
         self._pool = PagePool(
             pages=default_page_count() if pages is None else pages,
             browsers=browsers,
             executable_path=executable_path,
             launch_timeout_s=launch_timeout_s,
         )
+        self._converter = MarkdownConverter(
+            workers=self._pool.page_count, timeout_s=markdown_timeout_s, start_timeout_s=launch_timeout_s
+        )
         self._started = False
         self.retries = 0
 
     async def start(self) -> AsyncRenderer:
         if not self._started:
-            await self._pool.start()
+            self._converter.start()
+            try:
+                await self._pool.start()
+            except BaseException:
+                self._converter.close()
+                raise
             self._started = True
         return self
 
     async def close(self) -> None:
         self._started = False
-        await self._pool.close()
+        try:
+            await self._pool.close()
+        finally:
+            self._converter.close()
 
     async def __aenter__(self) -> AsyncRenderer:
         return await self.start()
@@ -97,13 +121,13 @@ class AsyncRenderer:
             "relaunches": self._pool.relaunches,
             "retries": self.retries,
             "blocked_requests": self._pool.blocked_requests,
+            "markdown_fallbacks": self._converter.fallbacks,
         }
 
     def _resolve(self, profile: str | RenderProfile | None) -> RenderProfile:
         resolved = self.profile if profile is None else get_profile(profile)
-        if self.max_height is not None and resolved.max_height != self.max_height:
-            resolved = replace(resolved, max_height=self.max_height)
-        return resolved
+        caps = {"max_width": self.max_width, "max_height": self.max_height}
+        return replace(resolved, **{name: cap for name, cap in caps.items() if cap is not None})
 
     async def render(
         self,
@@ -113,13 +137,14 @@ class AsyncRenderer:
         input_format: str = "markdown",
         width: int | None = None,
     ) -> RenderResult:
-        """Render one memory. ``width`` is the viewport width for HTML memories (default 800)."""
+        """Render one memory. ``width`` is the layout width of HTML memories (default 800, at most the
+        width cap)."""
         started = time.perf_counter()
         if not isinstance(content, str):
             raise TypeError(f"a memory is a str, got {type(content).__name__}")
         resolved = self._resolve(profile)
         check_input_format(input_format)
-        html_width = self._html_width(input_format, width)
+        html_width = self._html_width(input_format, width, resolved.max_width)
         viewport = (resolved.viewport_width, resolved.viewport_height)
         if not self._started:
             raise RuntimeError(
@@ -128,7 +153,12 @@ class AsyncRenderer:
         element_shot = input_format == "html"
         try:
             async with asyncio.timeout(self.render_timeout_s):
-                page_html = await asyncio.to_thread(page_for, content, resolved, input_format, html_width)
+                text, omitted_chars = await asyncio.to_thread(layout_text, content, resolved, input_format)
+                if input_format == "markdown":
+                    body = await self._converter.convert(text)
+                else:
+                    body = Conversion(text, plain_text=False)
+                page_html = await asyncio.to_thread(build_page, body.html, resolved, input_format, html_width)
                 try:
                     png, plan = await self._attempt(page_html, resolved, viewport, element_shot)
                 except PlaywrightError:
@@ -150,6 +180,8 @@ class AsyncRenderer:
             clipped_px=plan.clipped_px,
             seconds=time.perf_counter() - started,
             profile=resolved.name,
+            omitted_chars=omitted_chars,
+            plain_text=body.plain_text,
             encoded_png=png,
         )
 
@@ -158,20 +190,18 @@ class AsyncRenderer:
         return list(await asyncio.gather(*(self.render(content, **options) for content in contents)))
 
     @staticmethod
-    def _html_width(input_format: str, width: int | None) -> int:
+    def _html_width(input_format: str, width: int | None, max_width: int) -> int:
+        """The layout width of an HTML memory: whole pixels from 100 (or the width cap, if smaller) to
+        the width cap, so that the layout itself is never cut."""
         if input_format == "markdown":
             if width is not None:
                 raise InputError("width applies to HTML memories only (input_format='html')")
             return HTML_DEFAULT_WIDTH
-        width = HTML_DEFAULT_WIDTH if width is None else width
-        if (
-            isinstance(width, bool)
-            or not isinstance(width, int)
-            or not MIN_HTML_WIDTH <= width <= MAX_HTML_WIDTH
-        ):
-            raise InputError(
-                f"width must be whole pixels from {MIN_HTML_WIDTH} to {MAX_HTML_WIDTH}, got {width!r}"
-            )
+        if width is None:
+            return min(HTML_DEFAULT_WIDTH, max_width)
+        lowest = min(MIN_HTML_WIDTH, max_width)
+        if isinstance(width, bool) or not isinstance(width, int) or not lowest <= width <= max_width:
+            raise InputError(f"width must be whole pixels from {lowest} to {max_width}, got {width!r}")
         return width
 
     async def _attempt(

@@ -18,12 +18,16 @@ IMAGE_FORMATS: tuple[str, ...] = ("png", "jpeg")
 class RenderResult:
     """One rendered memory.
 
-    ``content_width`` x ``content_height`` is the size of the whole laid-out memory; ``width`` x
-    ``height`` is what made it into ``image``. ``clipped_px`` is the content area (pixels) left out of
-    the image — by the ``memocr-v1`` viewport, the height cap, or content wider than the page — and is
-    0 when nothing was cut. ``seconds`` is the wall time of the render call, waiting for a free
-    page included. ``encoded_png`` keeps the browser's own PNG of ``image`` so that asking for
-    PNG bytes does not encode the picture a second time; treat ``image`` as read-only.
+    ``content_width`` x ``content_height`` is the size of the laid-out memory; ``width`` x ``height``
+    is what made it into ``image``. ``clipped_px`` is the laid-out content area (pixels) left out of
+    the image — by the ``memocr-v1`` viewport, the profile's width or height cap, or content wider
+    than the ``memocr-v1`` page — and is 0 when nothing was cut. ``omitted_chars`` counts the
+    characters past the profile's layout window, which were never laid out because they could not
+    reach the capture (see `RenderProfile`); ``plain_text`` is True when Python-Markdown could not
+    convert the memory (nested too deeply, or too slow) and its text was drawn as it is.
+    ``seconds`` is the wall time of the render call, waiting for a free page included.
+    ``encoded_png`` keeps the browser's own PNG of ``image`` so that asking for PNG bytes does not
+    encode the picture a second time; treat ``image`` as read-only.
     """
 
     image: Image.Image
@@ -34,6 +38,8 @@ class RenderResult:
     clipped_px: int
     seconds: float
     profile: str
+    omitted_chars: int = 0
+    plain_text: bool = False
     encoded_png: bytes | None = field(default=None, repr=False, compare=False)
 
     def to_bytes(self, format: ImageFormat | str = "png") -> bytes:
@@ -50,6 +56,8 @@ class RenderResult:
             "content_width": self.content_width,
             "content_height": self.content_height,
             "clipped_px": self.clipped_px,
+            "omitted_chars": self.omitted_chars,
+            "plain_text": self.plain_text,
             "seconds": round(self.seconds, 4),
             "profile": self.profile,
         }

@@ -1,0 +1,143 @@
+"""Markdown -> HTML in child processes, each conversion bounded in time.
+
+Python-Markdown is quadratic or worse on some inputs (4,000 ``[`` in a row take 8 s, 20,000 take
+90 s; runs of ``<a ``, ``![``, ``<![CDATA[`` and setext underlines behave alike) and recurses past
+Python's limit on a few hundred nested list levels. A thread cannot be stopped, a process can: each
+conversion runs in a warm worker process, and one that has not answered within ``timeout_s`` is
+killed (a fresh worker replaces it). A memory Python-Markdown cannot convert, in time or at all, is
+drawn as its plain text instead, and the result says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import multiprocessing
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+import markdown
+
+# Spawned, not forked: the parent runs threads (the renderer's event loop, Playwright's pipes), and a
+# fork copies whatever lock one of them held.
+_CONTEXT = multiprocessing.get_context("spawn")
+_READY = "ready"
+
+
+def markdown_to_html(text: str) -> str:
+    """Python-Markdown with the ``extra`` extension set (tables, fenced code, attribute lists, ...),
+    exactly the converter the released server used; a fresh converter per call is thread-safe."""
+    return markdown.markdown(text, extensions=["extra"])
+
+
+def plain_text_html(text: str) -> str:
+    """The memory as text in one paragraph; the profiles' ``pre-wrap`` keeps its lines."""
+    return f"<p>{html.escape(text, quote=False)}</p>"
+
+
+@dataclass(frozen=True)
+class Conversion:
+    html: str
+    plain_text: bool
+
+
+def _serve(connection: Connection) -> None:
+    """Worker process: convert every text received until the parent closes the pipe."""
+    connection.send(_READY)
+    while True:
+        try:
+            text = connection.recv()
+        except EOFError:
+            return
+        try:
+            connection.send(markdown_to_html(text))
+        except Exception:  # RecursionError on deep nesting, or any other Python-Markdown failure
+            connection.send(None)
+
+
+class _Worker:
+    def __init__(self) -> None:
+        parent, child = _CONTEXT.Pipe()
+        self.process: BaseProcess = _CONTEXT.Process(
+            target=_serve, args=(child,), name="memocr-markdown", daemon=True
+        )
+        self.process.start()
+        child.close()
+        self.connection = parent
+        self.ready = False
+        self.usable = True
+
+    def convert(self, text: str, timeout_s: float, start_timeout_s: float) -> str | None:
+        """The HTML, or None when Python-Markdown failed or the worker did not answer in time (then it
+        is no longer ``usable``)."""
+        try:
+            if not self.ready:
+                self.ready = self.connection.poll(start_timeout_s) and self.connection.recv() == _READY
+                if not self.ready:
+                    self.usable = False
+                    return None
+            self.connection.send(text)
+            if not self.connection.poll(timeout_s):
+                self.usable = False
+                return None
+            return self.connection.recv()
+        except (OSError, EOFError):  # the worker died (killed, out of memory)
+            self.usable = False
+            return None
+
+    def stop(self) -> None:
+        self.connection.close()
+        self.process.kill()
+        self.process.join()
+
+
+class MarkdownConverter:
+    """Up to ``workers`` conversions at once, each in its own warm process; callers beyond wait."""
+
+    def __init__(self, *, workers: int, timeout_s: float, start_timeout_s: float = 30.0) -> None:
+        self.workers = workers
+        self.timeout_s = timeout_s
+        self.start_timeout_s = start_timeout_s
+        self._idle: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._admission = asyncio.Semaphore(workers)
+        self._closed = False
+        self.fallbacks = 0
+
+    def start(self) -> None:
+        """Start the worker processes; they finish importing while the browser launches."""
+        with self._lock:
+            self._closed = False
+            self._idle.extend(_Worker() for _ in range(self.workers - len(self._idle)))
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle, self._closed = self._idle, [], True
+        for worker in idle:
+            worker.stop()
+
+    async def convert(self, text: str) -> Conversion:
+        async with self._admission:
+            converted = await asyncio.to_thread(self._convert, text)
+        if converted is None:
+            self.fallbacks += 1
+            return Conversion(plain_text_html(text), plain_text=True)
+        return Conversion(converted, plain_text=False)
+
+    def _convert(self, text: str) -> str | None:
+        # Runs to the end even when the awaiting render was cancelled, so a worker is never left
+        # holding an unread answer: it goes back to the idle list, or is stopped.
+        with self._lock:
+            worker = self._idle.pop() if self._idle else None
+        if worker is None:
+            worker = _Worker()
+        converted = worker.convert(text, self.timeout_s, self.start_timeout_s)
+        with self._lock:
+            keep = worker.usable and not self._closed
+            if keep:
+                self._idle.append(worker)
+        if not keep:
+            worker.stop()
+        return converted
