@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from hostile import BLANK, HOSTILE
 from memocr.budget import visual_tokens
 from memocr.cli import main
 
@@ -74,3 +75,41 @@ def test_bad_input_is_one_message_and_exit_2(
 def test_no_file_given(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(capsys)
     assert code == 2 and "no memory given" in err
+
+
+def test_empty_memory_is_one_message_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, str(_file(tmp_path, "blank.md", b" \n\t \n")))
+    assert code == 2 and "is empty" in err and err.count("\n") == 1
+
+
+def test_size_caps_are_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    memory = _file(tmp_path, "wide.md", b'<div style="width:60000px">x</div>\n\n' + LONG.encode())
+    code, report, _ = run_cli(capsys, str(memory), "--max-width", "500", "--max-height", "300")
+    assert code == 0 and (report["width"], report["height"]) == (500, 300)
+    assert report["content_width"] >= 60000 and report["clipped_px"] > 0
+    code, _, err = run_cli(capsys, str(memory), "--max-width", "0")
+    assert code == 2 and "max_width" in err
+
+
+# Every hostile memory once; profiles, inputs and budgets vary from memory to memory.
+_SETTINGS = [("full", "markdown", "1"), ("memocr-v1", "markdown", "16"), ("full", "html", "1024")]
+
+
+@pytest.mark.parametrize("index_name", list(enumerate(sorted(HOSTILE))), ids=lambda pair: pair[1])
+def test_hostile_memories_render_or_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], index_name: tuple[int, str]
+) -> None:
+    index, name = index_name
+    profile, input_format, budget = _SETTINGS[index % len(_SETTINGS)]
+    memory = _file(tmp_path, "memory.txt", HOSTILE[name].encode("utf-8"))
+    out = tmp_path / "memory.png"
+    argv = [str(memory), "--profile", profile, "--input", input_format, "--budget", budget, "-o", str(out)]
+    code, report, err = run_cli(capsys, *argv)
+    if name in BLANK:
+        assert code == 2 and "is empty" in err and "Traceback" not in err
+        return
+    assert code == 0, err
+    image = Image.open(out)
+    assert image.size == (report["width"], report["height"])
+    assert report["visual_tokens"] == visual_tokens(*image.size) <= int(budget)
+    assert report["content_chars"] == len(HOSTILE[name]) and report["omitted_chars"] >= 0

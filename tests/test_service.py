@@ -16,9 +16,11 @@ import uvicorn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize as hf_resize
 
-from memocr.budget import visual_tokens
-from memocr.render.service import BadRequest, RenderRequest, ServeConfig, create_app, parse_request
+from hostile import BLANK, HOSTILE
+from memocr.budget import processor_kwargs, visual_tokens
+from memocr.render.service import BadRequest, ServeConfig, create_app, parse_request
 from render_helpers import chromium_children, free_port, kill_chromium
 
 MEMORY = "# Ocean (band)\n\n**Gene MacLellan** wrote the hit.\n\n- one\n- two"
@@ -59,11 +61,14 @@ def client(service: str) -> Iterator[httpx.Client]:
 
 
 def test_released_request_shape(client: httpx.Client) -> None:
+    started = time.perf_counter()
     response = client.post("/render", json={"content": MEMORY, "format": "png"})
+    round_trip = time.perf_counter() - started
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/png"
     assert int(response.headers["x-image-size"]) == len(response.content)
-    assert float(response.headers["x-processing-time"]) >= 0
+    # The server's own time: a render takes some milliseconds, and less than the whole round trip.
+    assert 0.001 <= float(response.headers["x-processing-time"]) <= round_trip
     assert len(response.headers["x-processing-time"].split(".")[1]) == 3
     image = Image.open(io.BytesIO(response.content))
     assert image.size == (int(response.headers["x-image-width"]), int(response.headers["x-image-height"]))
@@ -79,6 +84,8 @@ def test_released_request_shape(client: httpx.Client) -> None:
 def test_health_and_description(client: httpx.Client) -> None:
     health = client.get("/health").json()
     assert health["status"] == "healthy" and health["executor_initialized"] is True
+    # Two pages (workers=2) plus the default queue of 32; nothing in flight between requests.
+    assert (health["pages"], health["capacity"], health["in_flight"]) == (2, 34, 0)
     about = client.get("/").json()
     assert about["profile"] == "full" and "/render" in about["endpoints"] and about["version"]
 
@@ -152,11 +159,16 @@ def test_markdown_request_ignores_width_like_the_released_server(client: httpx.C
     assert client.post("/render", json={"content": MEMORY, "width": 3}).status_code == 200
 
 
-def test_killed_browser_then_request_succeeds(client: httpx.Client) -> None:
+def test_killed_browser_degrades_health_until_a_request_relaunches_it(client: httpx.Client) -> None:
     assert kill_chromium() > 0
+    deadline = time.monotonic() + 20
+    while (health := client.get("/health").json())["status"] != "degraded":
+        assert time.monotonic() < deadline, f"health never noticed the dead browser: {health}"
+    assert health["executor_initialized"] is False
     response = client.post("/render", json={"content": MEMORY})
     assert response.status_code == 200
-    assert client.get("/health").json()["relaunches"] >= 1
+    health = client.get("/health").json()
+    assert health["status"] == "healthy" and health["relaunches"] >= 1
 
 
 def test_released_html_server_shape_and_graceful_shutdown() -> None:
@@ -187,7 +199,8 @@ def test_saturated_service_answers_503_with_retry_after_and_slow_render_504() ->
     with running_service(workers=1, render_timeout_s=0.01) as base:
         response = httpx.post(f"{base}/render", json={"content": LONG}, timeout=60)
         assert response.status_code == 504 and "longer than" in response.json()["detail"]
-        assert httpx.get(f"{base}/health", timeout=10).json()["status"] == "healthy"
+        health = httpx.get(f"{base}/health", timeout=10).json()
+        assert health["in_flight"] == 0 and health["status"] == "healthy"  # the timed-out request let go
 
 
 _json = st.recursive(
@@ -209,4 +222,54 @@ def test_any_json_body_is_either_a_request_or_a_4xx(body: object) -> None:
     except BadRequest as error:
         assert 400 <= error.status < 500 and error.detail
     else:
-        assert isinstance(parsed, RenderRequest) and parsed.content.strip()
+        # Accepted: the fields are the body's own, or the service defaults where the body has none.
+        assert isinstance(body, dict) and parsed.content == body["content"] and parsed.content.strip()
+        assert parsed.format == (body.get("format") or "png")
+        assert parsed.budget == body.get("budget") and parsed.profile == (body.get("profile") or "full")
+        assert parsed.input == (body.get("input") or "markdown")
+
+
+@pytest.fixture(scope="module")
+def roomy_client() -> Iterator[httpx.Client]:
+    """A service with the default 1 MB content limit, for memories larger than the shared one takes."""
+    with running_service(workers=2) as base, httpx.Client(base_url=base, timeout=120) as http:
+        yield http
+
+
+# (profile, input, budget) per request: every memory is fitted to 1, 16 and 1024 tokens in `full`,
+# and drawn once more by the released geometry from HTML input.
+_HOSTILE_REQUESTS = [("full", "markdown", 1), ("full", "markdown", 16), ("full", "markdown", 1024)]
+_HOSTILE_REQUESTS.append(("memocr-v1", "html", 16))
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_memories_get_an_image_within_budget_or_a_clear_4xx(
+    roomy_client: httpx.Client, name: str
+) -> None:
+    for profile, input_format, budget in _HOSTILE_REQUESTS:
+        body = {"content": HOSTILE[name], "profile": profile, "input": input_format, "budget": budget}
+        response = roomy_client.post("/render", json=body)
+        if name in BLANK:
+            assert response.status_code == 400 and "empty" in response.json()["detail"]
+            continue
+        assert response.status_code == 200, response.text
+        image = Image.open(io.BytesIO(response.content))
+        assert int(response.headers["x-visual-tokens"]) == visual_tokens(*image.size) <= budget
+        # The model's processor takes the image as it is (it raises for an aspect ratio it refuses).
+        assert hf_resize(image.height, image.width, **processor_kwargs([image])) == (
+            image.height,
+            image.width,
+        )
+        assert int(response.headers["x-clipped-px"]) >= 0 and int(response.headers["x-omitted-chars"]) >= 0
+
+
+def test_what_was_cut_or_left_out_is_reported(roomy_client: httpx.Client) -> None:
+    wide = roomy_client.post("/render", json={"content": HOSTILE["html_width_60000"]})
+    assert wide.headers["x-image-width"] == "2304" and int(wide.headers["x-content-width"]) >= 60000
+    assert int(wide.headers["x-clipped-px"]) > 0 and wide.headers["x-omitted-chars"] == "0"
+    lines = roomy_client.post("/render", json={"content": HOSTILE["short_lines_200k"]})
+    assert lines.status_code == 200 and lines.headers["x-image-height"] == "10000"
+    assert int(lines.headers["x-omitted-chars"]) > 390_000 and int(lines.headers["x-clipped-px"]) > 0
+    assert lines.headers["x-plain-text"] == "false"
+    brackets = roomy_client.post("/render", json={"content": HOSTILE["open_brackets_5000"]})
+    assert brackets.status_code == 200 and brackets.headers["x-plain-text"] == "true"

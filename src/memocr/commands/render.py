@@ -29,7 +29,14 @@ class RenderConfig:
         default="auto", metadata={"help": "memory format; auto: html for .html/.htm files, else markdown"}
     )
     width: int | None = field(
-        default=None, metadata={"help": "viewport width for HTML memories (default 800)"}
+        default=None, metadata={"help": "layout width for HTML memories (default 800, at most max_width)"}
+    )
+    max_width: int | None = field(
+        default=None, metadata={"help": "width cap of the capture in pixels (default: the profile's, 2304)"}
+    )
+    max_height: int | None = field(
+        default=None,
+        metadata={"help": "height cap of the capture in pixels (default: the profile's, 10000)"},
     )
     output: str | None = field(
         default=None, metadata={"help": "write the image here (.png, or .jpg/.jpeg for JPEG); also -o"}
@@ -78,7 +85,11 @@ def run(args: argparse.Namespace) -> int:
     if args.path is not None:
         args.file = args.path
     config = config_from_args(RenderConfig, args)
-    return _render(config, read_memory(config.file))
+    content = read_memory(config.file)
+    if not content.strip():
+        source = "standard input" if config.file == "-" else config.file
+        raise InputError(f"memory {source} is empty (only whitespace); give the memory text to render")
+    return _render(config, content)
 
 
 def _render(config: RenderConfig, content: str) -> int:
@@ -89,7 +100,9 @@ def _render(config: RenderConfig, content: str) -> int:
     budget = None if config.budget is None else validate_budget(config.budget)
     image_format = _image_format(config.output) if config.output else None
     input_format = _input_format(config)
-    with Renderer(profile=config.profile, pages=1) as renderer:
+    with Renderer(
+        profile=config.profile, pages=1, max_width=config.max_width, max_height=config.max_height
+    ) as renderer:
         result = renderer.render(content, input_format=input_format, width=config.width)
     image = result.image if budget is None else fit_to_budget(result.image, budget)
     if config.output and image_format:
@@ -113,6 +126,8 @@ def _render(config: RenderConfig, content: str) -> int:
         "content_width": result.content_width,
         "content_height": result.content_height,
         "clipped_px": result.clipped_px,
+        "omitted_chars": result.omitted_chars,
+        "plain_text": result.plain_text,
         "seconds": round(result.seconds, 4),
         "profile": result.profile,
         "output": config.output,

@@ -5,7 +5,9 @@ released headers (``X-Processing-Time``, ``X-Image-Size``), so clients written f
 Markdown server (port 9000) and, with ``--input html``, the released HTML server (port 9001, field
 ``width``) work unchanged. New optional fields: ``budget`` (fit the image to that many visual
 tokens), ``profile``, ``input``. Every bad request gets a 4xx naming the problem; a full queue gets
-503 with Retry-After instead of ever-growing latency.
+503 with Retry-After instead of ever-growing latency. Any memory within ``max_content_bytes`` renders:
+what lies beyond the capture caps is cut (``X-Clipped-Px``) or never laid out (``X-Omitted-Chars``),
+and Markdown that Python-Markdown cannot convert in time is drawn as text (``X-Plain-Text: true``).
 """
 
 from __future__ import annotations
@@ -63,9 +65,13 @@ class ServeConfig:
     render_timeout_s: float = field(
         default=30.0, metadata={"help": "per-request render limit in seconds; 504 above"}
     )
+    max_width: int | None = field(
+        default=None,
+        metadata={"help": "width cap of a capture in pixels (default: the profile's, 2304)"},
+    )
     max_height: int | None = field(
         default=None,
-        metadata={"help": "height cap in pixels for uncut profiles (default: the profile's, 10000)"},
+        metadata={"help": "height cap of a capture in pixels (default: the profile's, 10000)"},
     )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = field(
         default="info", metadata={"help": "uvicorn log level"}
@@ -81,6 +87,9 @@ class ServeConfig:
             raise InputError(f"max_queue must be 0 or more, got {self.max_queue}")
         if self.render_timeout_s <= 0:
             raise InputError(f"render_timeout_s must be positive, got {self.render_timeout_s}")
+        for name in ("max_width", "max_height"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise InputError(f"{name} must be at least 1 pixel, got {getattr(self, name)}")
 
 
 class BadRequest(Exception):
@@ -152,6 +161,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         profile=config.profile,
         pages=config.workers,
         browsers=config.browsers,
+        max_width=config.max_width,
         max_height=config.max_height,
         render_timeout_s=config.render_timeout_s,
     )
@@ -193,7 +203,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     async def health() -> dict[str, Any]:
         stats = renderer.stats()
         return {
-            "status": "healthy",
+            # A dead browser is relaunched by the next render; until then the service is degraded.
+            "status": "healthy" if stats["browsers_running"] else "degraded",
             "executor_initialized": stats["browsers_running"],
             "in_flight": in_flight,
             "capacity": capacity,
@@ -238,6 +249,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             "X-Image-Height": str(image.height),
             "X-Visual-Tokens": str(visual_tokens(image.width, image.height)),
             "X-Clipped-Px": str(result.clipped_px),
+            "X-Omitted-Chars": str(result.omitted_chars),
+            "X-Plain-Text": "true" if result.plain_text else "false",
             "X-Content-Width": str(result.content_width),
             "X-Content-Height": str(result.content_height),
             "X-Profile": result.profile,
