@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize as hf_resize
 
+import memocr.render.capture as capture_module
 import memocr.render.renderer as renderer_module
 import memocr.render.sync as sync_module
 from hostile import HOSTILE
@@ -81,6 +82,29 @@ def test_code_line_wider_than_the_page(renderer: Renderer) -> None:
     assert v1.content_width > v1.width and v1.clipped_px > 0
     full = renderer.render(memory, profile="full")  # `full` wraps code instead of cutting it
     assert full.clipped_px == 0 and full.width <= 1152
+
+
+def test_long_pages_are_shot_in_tiles_with_the_same_pixels(renderer: Renderer, monkeypatch) -> None:
+    # Taller and wider than the 1280x720 viewport: tiles meet in both directions.
+    memory = LONG + '\n\n<div style="width:2000px">' + "wide words in a wide block " * 300 + "</div>"
+    shots = 0
+    real_shoot = capture_module._shoot
+
+    async def counting_shoot(*args, **kwargs):
+        nonlocal shots
+        shots += 1
+        return await real_shoot(*args, **kwargs)
+
+    monkeypatch.setattr(capture_module, "_shoot", counting_shoot)
+    monkeypatch.setattr(capture_module, "TILED_CAPTURE_MIN_CHARS", 10**9)
+    whole = renderer.render(memory)
+    assert shots == 1 and whole.width > 1280 and whole.height > 720
+    monkeypatch.setattr(capture_module, "TILED_CAPTURE_MIN_CHARS", 0)
+    tiled = renderer.render(memory)
+    columns, rows = -(-whole.width // 1280), -(-whole.height // 720)
+    assert shots == 1 + columns * rows
+    assert tiled.image.size == whole.image.size and mean_abs_diff(tiled.image, whole.image) == 0
+    assert tiled.encoded_png is None and tiled.to_bytes("png").startswith(b"\x89PNG")
 
 
 def test_markdown_is_normalised_like_the_released_server() -> None:

@@ -14,7 +14,7 @@ from PIL import Image
 from playwright.async_api import Error as PlaywrightError
 
 from memocr.errors import InputError, RenderError, RenderTimeout
-from memocr.render.capture import CapturePlan, capture
+from memocr.render.capture import CapturePlan, Tile, capture
 from memocr.render.converter import Conversion, MarkdownConverter
 from memocr.render.page import build_page, check_input_format, layout_text
 from memocr.render.pool import CHROMIUM_PATH, PagePool, default_page_count
@@ -28,6 +28,13 @@ def _decode(png: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(png))
     image.load()
     return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _stitch(tiles: list[Tile], plan: CapturePlan) -> Image.Image:
+    canvas = Image.new("RGB", (plan.width, plan.height), "white")
+    for tile in tiles:
+        canvas.paste(_decode(tile.png), (round(tile.x - plan.x), round(tile.y - plan.y)))
+    return canvas
 
 
 class AsyncRenderer:
@@ -160,11 +167,15 @@ class AsyncRenderer:
                     body = Conversion(text, plain_text=False)
                 page_html = await asyncio.to_thread(build_page, body.html, resolved, input_format, html_width)
                 try:
-                    png, plan = await self._attempt(page_html, resolved, viewport, element_shot)
+                    tiles, plan = await self._attempt(page_html, resolved, viewport, element_shot)
                 except PlaywrightError:
                     self.retries += 1  # the pool replaces the page or relaunches the browser first
-                    png, plan = await self._attempt(page_html, resolved, viewport, element_shot)
-                image = await asyncio.to_thread(_decode, png)
+                    tiles, plan = await self._attempt(page_html, resolved, viewport, element_shot)
+                if len(tiles) == 1:
+                    png: bytes | None = tiles[0].png
+                    image = await asyncio.to_thread(_decode, tiles[0].png)
+                else:
+                    png, image = None, await asyncio.to_thread(_stitch, tiles, plan)
         except TimeoutError:
             raise RenderTimeout(
                 f"rendering a {len(content)}-character memory took longer than {self.render_timeout_s:g} s"
@@ -206,7 +217,7 @@ class AsyncRenderer:
 
     async def _attempt(
         self, page_html: str, profile: RenderProfile, viewport: tuple[int, int], element_shot: bool
-    ) -> tuple[bytes, CapturePlan]:
+    ) -> tuple[list[Tile], CapturePlan]:
         async with self._pool.page() as slot:
             await slot.set_viewport(*viewport)
             return await capture(slot, page_html, profile, element_shot=element_shot)
