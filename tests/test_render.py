@@ -23,6 +23,7 @@ from hostile import HOSTILE
 from memocr.budget import fit_to_budget, processor_kwargs, visual_tokens
 from memocr.errors import RenderError, RenderTimeout
 from memocr.render import FULL, AsyncRenderer, Renderer, RenderResult
+from memocr.render.converter import Conversion, MarkdownConverter
 from memocr.render.page import extract_html, layout_text, normalise_markdown
 from render_helpers import kill_chromium, mean_abs_diff, request_recorder
 
@@ -380,6 +381,24 @@ def test_markdown_too_slow_to_convert_is_drawn_as_plain_text() -> None:
         assert not normal.plain_text  # a fresh worker converts the next memory
         assert normal.height < slow.height
         assert quick.stats()["markdown_fallbacks"] == 1
+
+
+def test_markdown_workers_that_die_are_replaced() -> None:
+    async def main() -> list[Conversion]:
+        converter = MarkdownConverter(workers=2, timeout_s=10)
+        converter.start()
+        try:
+            first = await converter.convert("# one")
+            for worker in list(converter._idle):
+                worker.process.kill()
+                worker.process.wait()
+            return [first, *await asyncio.gather(*(converter.convert(f"# {i}") for i in range(3)))]
+        finally:
+            converter.close()
+
+    conversions = asyncio.run(main())
+    assert [c.html for c in conversions] == ["<h1>one</h1>", "<h1>0</h1>", "<h1>1</h1>", "<h1>2</h1>"]
+    assert not any(c.plain_text for c in conversions)
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))

@@ -12,17 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import html
-import multiprocessing
+import os
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
+from pathlib import Path
 
 import markdown
 
-# Spawned, not forked: the parent runs threads (the renderer's event loop, Playwright's pipes), and a
-# fork copies whatever lock one of them held.
-_CONTEXT = multiprocessing.get_context("spawn")
+# A fresh interpreter, not a fork (the parent runs threads, and a fork copies whatever lock one of them
+# held) and not multiprocessing's spawn (which re-runs the parent's main script). It finds memocr where
+# the parent found it.
+_WORKER_COMMAND = (
+    sys.executable,
+    "-c",
+    "import sys; sys.path.insert(0, sys.argv[1]); from memocr.render.converter import serve; serve()",
+    str(Path(__file__).resolve().parents[2]),
+)
 _READY = "ready"
 
 
@@ -43,29 +51,32 @@ class Conversion:
     plain_text: bool
 
 
-def _serve(connection: Connection) -> None:
-    """Worker process: convert every text received until the parent closes the pipe."""
-    connection.send(_READY)
+def serve() -> None:
+    """Worker process main: convert every text read from stdin until the parent closes it. Answers go
+    to the original stdout; anything else printing goes to stderr."""
+    answers = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)
+    texts = Connection(os.dup(0), writable=False)
+    answers.send(_READY)
     while True:
         try:
-            text = connection.recv()
+            text = texts.recv()
         except EOFError:
             return
         try:
-            connection.send(markdown_to_html(text))
+            answers.send(markdown_to_html(text))
         except Exception:  # RecursionError on deep nesting, or any other Python-Markdown failure
-            connection.send(None)
+            answers.send(None)
 
 
 class _Worker:
     def __init__(self) -> None:
-        parent, child = _CONTEXT.Pipe()
-        self.process: BaseProcess = _CONTEXT.Process(
-            target=_serve, args=(child,), name="memocr-markdown", daemon=True
-        )
-        self.process.start()
-        child.close()
-        self.connection = parent
+        self.process = subprocess.Popen(_WORKER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.texts = Connection(os.dup(self.process.stdin.fileno()), readable=False)
+        self.answers = Connection(os.dup(self.process.stdout.fileno()), writable=False)
+        self.process.stdin.close()
+        self.process.stdout.close()
         self.ready = False
         self.usable = True
 
@@ -74,23 +85,24 @@ class _Worker:
         is no longer ``usable``)."""
         try:
             if not self.ready:
-                self.ready = self.connection.poll(start_timeout_s) and self.connection.recv() == _READY
+                self.ready = self.answers.poll(start_timeout_s) and self.answers.recv() == _READY
                 if not self.ready:
                     self.usable = False
                     return None
-            self.connection.send(text)
-            if not self.connection.poll(timeout_s):
+            self.texts.send(text)
+            if not self.answers.poll(timeout_s):
                 self.usable = False
                 return None
-            return self.connection.recv()
-        except (OSError, EOFError):  # the worker died (killed, out of memory)
+            return self.answers.recv()
+        except (OSError, EOFError):  # the worker died (killed, out of memory) or never started
             self.usable = False
             return None
 
     def stop(self) -> None:
-        self.connection.close()
+        self.texts.close()
+        self.answers.close()
         self.process.kill()
-        self.process.join()
+        self.process.wait()
 
 
 class MarkdownConverter:
@@ -126,13 +138,19 @@ class MarkdownConverter:
             return Conversion(plain_text_html(text), plain_text=True)
         return Conversion(converted, plain_text=False)
 
+    def _idle_worker(self) -> _Worker | None:
+        """An idle worker that is still alive; dead ones (killed meanwhile) are dropped."""
+        while True:
+            with self._lock:
+                worker = self._idle.pop() if self._idle else None
+            if worker is None or worker.process.poll() is None:
+                return worker
+            worker.stop()
+
     def _convert(self, text: str) -> str | None:
         # Runs to the end even when the awaiting render was cancelled, so a worker is never left
         # holding an unread answer: it goes back to the idle list, or is stopped.
-        with self._lock:
-            worker = self._idle.pop() if self._idle else None
-        if worker is None:
-            worker = _Worker()
+        worker = self._idle_worker() or _Worker()
         converted = worker.convert(text, self.timeout_s, self.start_timeout_s)
         with self._lock:
             keep = worker.usable and not self._closed
