@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from memocr.config import add_config_arguments, config_from_args
+from memocr.config import add_config_arguments, at_least, check_fields, config_from_args
 from memocr.errors import InputError
 
 
@@ -17,7 +17,9 @@ from memocr.errors import InputError
 class RenderConfig:
     """Settings of `memocr render`."""
 
-    file: str = field(default="", metadata={"help": "the memory: a Markdown or .html file, or - for stdin"})
+    file: str = field(
+        default="", metadata={"help": "the memory: a Markdown or .html file, or - for stdin", "path": True}
+    )
     budget: int | None = field(
         default=None, metadata={"help": "fit the image to this many visual tokens (default: native size)"}
     )
@@ -39,8 +41,13 @@ class RenderConfig:
         metadata={"help": "height cap of the capture in pixels (default: the profile's, 10000)"},
     )
     output: str | None = field(
-        default=None, metadata={"help": "write the image here (.png, or .jpg/.jpeg for JPEG); also -o"}
+        default=None,
+        metadata={"help": "write the image here (.png, or .jpg/.jpeg for JPEG); also -o", "path": True},
     )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        at_least(self, 1, "budget", "width", "max_width", "max_height")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -25,7 +25,8 @@ from fastapi.responses import JSONResponse, Response
 
 from memocr import __version__
 from memocr.budget import fit_to_budget, validate_budget, visual_tokens
-from memocr.errors import InputError, RenderError, RenderTimeout
+from memocr.config import at_least, check_fields
+from memocr.errors import ConfigError, RenderError, RenderTimeout
 from memocr.render.page import INPUT_FORMATS
 from memocr.render.profiles import DEFAULT_PROFILE, PROFILES
 from memocr.render.renderer import AsyncRenderer
@@ -78,18 +79,13 @@ class ServeConfig:
     )
 
     def __post_init__(self) -> None:
-        for name in ("port", "browsers", "max_content_bytes"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.workers is not None and self.workers < 1:
-            raise InputError(f"workers must be at least 1, got {self.workers}")
-        if self.max_queue < 0:
-            raise InputError(f"max_queue must be 0 or more, got {self.max_queue}")
+        check_fields(self)
+        at_least(self, 1, "port", "browsers", "max_content_bytes", "workers", "max_width", "max_height")
+        at_least(self, 0, "max_queue")
         if self.render_timeout_s <= 0:
-            raise InputError(f"render_timeout_s must be positive, got {self.render_timeout_s}")
-        for name in ("max_width", "max_height"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise InputError(f"{name} must be at least 1 pixel, got {getattr(self, name)}")
+            raise ConfigError(
+                f"setting render_timeout_s (--render-timeout-s) must be positive, got {self.render_timeout_s}"
+            )
 
 
 class BadRequest(Exception):
