@@ -1,10 +1,13 @@
 """From a laid-out page to a screenshot: where to cut, and how much content the cut leaves out.
 
-A capture beyond the viewport is one DevTools screenshot, except for long pages: Chromium's
-beyond-the-viewport screenshot lays the whole document out again, which costs about 12 us per Latin
-and 55 us per CJK character (a 100,000-character CJK paragraph: 15 s, even for a 600-px clip). Pages
-longer than ``TILED_CAPTURE_MIN_CHARS`` are therefore shot in viewport-sized tiles, scrolling between
-them (about 70 ms a tile whatever the page holds; the same pixels), and stitched by the caller.
+A capture beyond the viewport is one DevTools screenshot, except for long pages and large captures.
+Chromium's beyond-the-viewport screenshot lays the whole document out again, which costs about 12 us
+per Latin and 55 us per CJK character (a 100,000-character CJK paragraph: 15 s, even for a 600-px
+clip), and draws the capture into one bitmap (92 MB at the 2304 x 10,000 caps) that the browser, the
+Playwright driver and this process each hold for a moment, and keep as high-water mark. Pages longer
+than ``TILED_CAPTURE_MIN_CHARS`` and captures of more than ``TILED_CAPTURE_MIN_VIEWPORTS`` viewports
+are therefore shot in viewport-sized tiles, scrolling between them (about 70 ms a tile whatever the
+page holds; the same pixels), and stitched by the caller.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from memocr.render.profiles import RenderProfile
 
 # The released server fell back to a whole-page screenshot when the content box was this small.
 _MIN_BOX_PX = 10
-# Page HTML length above which a capture beyond the viewport is tiled; a single screenshot of a page
-# this long takes at most about a second.
+# Page HTML length above which a capture beyond the viewport is tiled (a single screenshot of a page
+# this long takes at most about a second), and the capture area, in viewports, above which it is.
 TILED_CAPTURE_MIN_CHARS = 20_000
+TILED_CAPTURE_MIN_VIEWPORTS = 4
 _SCROLL_JS = "([x, y]) => { window.scrollTo(x, y); }"
 # getBoundingClientRect of the content plus its scroll size, which includes anything overflowing it
 # (a code line or table wider than the page).
@@ -147,7 +151,9 @@ async def capture(
     box = ContentBox(*await slot.page.evaluate(_MEASURE_JS))
     plan = plan_capture(box, profile, slot.viewport, element_shot=element_shot)
     whole = Tile(plan.x, plan.y, plan.width, plan.height)
-    if not plan.beyond_viewport or len(page_html) <= TILED_CAPTURE_MIN_CHARS:
+    viewports = plan.width * plan.height / (slot.viewport[0] * slot.viewport[1])
+    long_page = len(page_html) > TILED_CAPTURE_MIN_CHARS or viewports > TILED_CAPTURE_MIN_VIEWPORTS
+    if not plan.beyond_viewport or not long_page:
         return [await _shoot(slot, whole, beyond_viewport=plan.beyond_viewport)], plan
     tiles = []
     for tile in tile_plan(plan, slot.viewport):

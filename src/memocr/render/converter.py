@@ -150,7 +150,10 @@ class MarkdownConverter:
     def _convert(self, text: str) -> str | None:
         # Runs to the end even when the awaiting render was cancelled, so a worker is never left
         # holding an unread answer: it goes back to the idle list, or is stopped.
-        worker = self._idle_worker() or _Worker()
+        try:
+            worker = self._idle_worker() or _Worker()
+        except OSError:  # no process can be started now (limits, memory): draw the text as it is
+            return None
         converted = worker.convert(text, self.timeout_s, self.start_timeout_s)
         with self._lock:
             keep = worker.usable and not self._closed
