@@ -40,6 +40,9 @@ HOSTILE: dict[str, str] = {
     "html_font_5000": '<span style="font-size:5000px">Huge</span> fact',
     "html_height_100000": '<div style="height:100000px">tall</div>end',
     "html_nested_divs": "<div>" * 20_000 + "deep",
+    "html_escapes_the_page": "</div></div>"
+    '<div style="position:absolute; width:100000px; height:100000px">x</div>'
+    '<p style="margin-top:50000px">far below</p>',
     "script": "<script>while (true) {}</script><script>document.body.innerHTML = 'x'</script>text",
     "zero_width_and_rtl": "\u200b" * 5000 + "\u202eשלום עולם\u202c مرحبا \u200d\u200c\ufeff end",
     "unclosed_fence": "# Fact\n\n```python\nprint('never closed')\n" + "more code\n" * 50,

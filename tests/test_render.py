@@ -98,6 +98,7 @@ def test_long_pages_are_shot_in_tiles_with_the_same_pixels(renderer: Renderer, m
 
     monkeypatch.setattr(capture_module, "_shoot", counting_shoot)
     monkeypatch.setattr(capture_module, "TILED_CAPTURE_MIN_CHARS", 10**9)
+    monkeypatch.setattr(capture_module, "TILED_CAPTURE_MIN_VIEWPORTS", 10**9)
     whole = renderer.render(memory)
     assert shots == 1 and whole.width > 1280 and whole.height > 720
     monkeypatch.setattr(capture_module, "TILED_CAPTURE_MIN_CHARS", 0)
