@@ -65,9 +65,10 @@ class RenderProfile:
     ``clip_to_viewport`` reproduces the released server's screenshot, which only captures the part of
     the content box inside the 1280x720 viewport; otherwise the whole content box is captured, up to
     ``max_width`` x ``max_height`` pixels. Content beyond the caps is cut and counted in the result's
-    ``clipped_px``. The caps bound what one request can cost: a capture is at most
-    ``max_width * max_height * 4`` bytes of browser bitmap (92 MB at the defaults). A width cap below
-    the text width narrows the layout instead: text wraps at the cap, and only what cannot wrap is cut.
+    ``clipped_px``. The caps bound what one request can cost: an image is at most ``max_width *
+    max_height`` pixels (23 Mpx, 69 MB as RGB at the defaults; the browser draws large ones in
+    viewport-sized tiles, see `memocr.render.capture`). A width cap below the text width narrows the
+    layout instead: text wraps at the cap, and only what cannot wrap is cut.
 
     The default width cap is twice the 1152-px text width of both profiles: text wraps at 1152 px, so
     only content that overflows the page (a wide table, an unbreakable line in ``memocr-v1``, raw HTML
