@@ -85,6 +85,9 @@ def test_every_hostile_memory_is_answered_within_every_budget_or_fails_cleanly(o
         assert render.width <= FULL.max_width and render.height <= FULL.max_height, name
     # The renderer is meant to cope with all of them; a clean failure is the fallback, not the rule.
     assert answered == len(HOSTILE)
+    # What could never be drawn is said in the trace, not dropped silently.
+    assert outcomes["short_lines_200k"][1].render.omitted_chars > 0
+    assert outcomes["text_100kb"][1].render.omitted_chars == 0
 
 
 def test_text_mode_reads_every_hostile_memory_within_its_budget():

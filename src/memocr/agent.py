@@ -358,6 +358,8 @@ class MemoryAgent:
             content_height=result.content_height,
             clipped_px=result.clipped_px,
             seconds=result.seconds,
+            omitted_chars=result.omitted_chars,
+            plain_text=result.plain_text,
             image=result.image,
         )
 

@@ -55,6 +55,9 @@ class RenderInfo:
     content_height: int
     clipped_px: int
     seconds: float
+    # Characters past the layout window, never drawn; True when Markdown was drawn as plain text.
+    omitted_chars: int = 0
+    plain_text: bool = False
     image_path: str | None = None
     image: Image.Image | None = field(default=None, repr=False, compare=False)
 

@@ -196,6 +196,15 @@ def _print_trace(trace: Trace) -> None:
             f"Rendered memory: {trace.render.width}x{trace.render.height} px "
             f"({trace.render.profile}, {trace.render.clipped_px:,} px of content clipped)"
         )
+        if trace.render.omitted_chars or trace.render.plain_text:
+            print(
+                f"  {trace.render.omitted_chars:,} characters past the height cap were not drawn"
+                + (
+                    "; Markdown could not be converted in time and was drawn as plain text"
+                    if trace.render.plain_text
+                    else ""
+                )
+            )
     for answer in trace.answers:
         if answer.visual_tokens is not None:
             spent = f"{answer.visual_tokens} visual tokens, image {answer.image_width}x{answer.image_height}"
