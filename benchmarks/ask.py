@@ -107,6 +107,7 @@ if __name__ == "__main__":
     parser.add_argument("--million", type=int, default=1_000_000, help="length of the chunking test document")
     parser.add_argument("extra", nargs="*", help="flags passed on to memocr ask (after --)")
     args = parser.parse_args()
-    tokenizer = load_model("embedded").tokenizer
-    time_default_ask(document_of(args.tokens, tokenizer), args.extra)
+    model = load_model("embedded")  # held: dropping the model stops the server behind its tokenizer
+    time_default_ask(document_of(args.tokens, model.tokenizer), args.extra)
+    del model
     time_chunking(args.million)
