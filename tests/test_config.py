@@ -123,7 +123,7 @@ def test_relative_paths_in_a_yaml_file_resolve_against_the_file(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     config = parse_checked(["--config", str(path)])
     assert Path(config.doc) == folder / "data/doc.md"
-    assert config.out == folder / "../runs/x.png"
+    assert config.out == tmp_path / "runs/x.png"
     # Standard input and absolute paths stay as written; paths given as flags stay relative to the cwd.
     path.write_text(f"doc: '-'\nout: {tmp_path / 'abs.png'}\n")
     config = parse_checked(["--config", str(path)])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import types
 import typing
 from pathlib import Path
@@ -116,7 +117,7 @@ def config_from_args(cls: type[T], args: argparse.Namespace) -> T:
 
 def _relative_to(value: Any, base: Path) -> Any:
     if isinstance(value, str | Path) and str(value) not in ("", STDIN) and not Path(value).is_absolute():
-        return str(base / value)
+        return os.path.normpath(base / value)
     return value
 
 
