@@ -16,6 +16,10 @@ COMMANDS: dict[str, str] = {
     "render": "Render a Markdown or HTML memory to an image, optionally fitted to a visual-token budget.",
     "serve": "Run the HTTP render service (drop-in for the released render server).",
     "ask": "Read a long document chunk by chunk and answer a question from the rendered memory.",
+    "data": "Build evaluation sets (HotpotQA, 2Wiki, NQ, TriviaQA, RULER-HotpotQA, the offline set).",
+    "eval": "Evaluate modes x budgets x datasets; resumable, on one machine or a Ray cluster.",
+    "report": "Tables, accuracy-against-budget plots and a browsable HTML report of an eval run.",
+    "analyze": "Where memories put their facts (density by region) and the heading-vs-body oracle.",
 }
 
 
