@@ -94,6 +94,8 @@ class Question:
     question: str
     question_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     golds: list[str] | None = None
+    # Sampling seed for this question's calls; None uses the settings' seed.
+    seed: int | None = None
 
 
 ProgressCallback = Callable[[int, int], None]
@@ -134,6 +136,7 @@ class _Run:
     render: RenderInfo | None = None
     answers: list[BudgetAnswer] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    given_memory: str | None = None
 
 
 class MemoryAgent:
@@ -204,12 +207,15 @@ class MemoryAgent:
         trace keeps every draft and answer finished before it.
         """
         trace, error = await self._attempt(question, _checked_budgets(budgets), progress, on_step)
-        if error is None:
-            return trace
-        assert trace.error is not None
-        if isinstance(error, InputError) and trace.error.stage == "planning":
-            raise error
-        raise QuestionFailed(trace, error) from error
+        return _raised(trace, error)
+
+    async def answer_from_memory(self, question: Question, memory: str, budgets: Sequence[int]) -> Trace:
+        """Answer from a memory given instead of drafted: render it (visual modes) and answer once
+        per budget. ``question.document`` is not read. This is how a resumed evaluation answers the
+        budgets a stored memory still lacks, and how the oracle analysis tests hand-placed evidence.
+        Errors are raised as in `answer`; the trace has no drafting steps."""
+        trace, error = await self._attempt(question, _checked_budgets(budgets), memory=memory)
+        return _raised(trace, error)
 
     async def _attempt(
         self,
@@ -217,10 +223,11 @@ class MemoryAgent:
         budgets: list[int],
         progress: ProgressCallback | None = None,
         on_step: StepCallback | None = None,
+        memory: str | None = None,
     ) -> tuple[Trace, Exception | None]:
         """Run one question; a failure is returned with the trace of what was done, never raised."""
         started = time.perf_counter()
-        run = _Run()
+        run = _Run(given_memory=memory)
         try:
             await self._run(question, budgets, run, progress, on_step)
         except Exception as error:
@@ -239,7 +246,25 @@ class MemoryAgent:
     ) -> None:
         run.stage = "planning"
         run.plan = await asyncio.to_thread(self.plan, question.question, budgets)
+        seed = self.settings.seed if question.seed is None else question.seed
+        if run.given_memory is None:
+            memory = await self._draft_all(question, run, seed, progress, on_step)
+        else:
+            memory = run.given_memory
 
+        await self._read(question, memory, budgets, run, seed)
+        run.stage = "done"
+
+    async def _draft_all(
+        self,
+        question: Question,
+        run: _Run,
+        seed: int | None,
+        progress: ProgressCallback | None,
+        on_step: StepCallback | None,
+    ) -> str:
+        """Chunk the document and draft over every chunk; returns the final memory."""
+        assert run.plan is not None
         run.stage = "chunking"
         clock = time.perf_counter()
         # Tokenizers are blocking (some over HTTP), and a long document takes seconds: keep the event
@@ -254,7 +279,7 @@ class MemoryAgent:
         memory = INITIAL_MEMORY
         for index, chunk in enumerate(chunks):
             run.chunk_index = index
-            step = await self._draft(question.question, chunk, index, memory, run.plan)
+            step = await self._draft(question.question, chunk, index, memory, run.plan, seed)
             memory = step.memory
             run.steps.append(step)
             if on_step is not None:
@@ -263,7 +288,13 @@ class MemoryAgent:
                 progress(index + 1, len(chunks))
         run.chunk_index = None
         run.timings["drafting"] = sum(step.seconds for step in run.steps)
+        return memory
 
+    async def _read(
+        self, question: Question, memory: str, budgets: list[int], run: _Run, seed: int | None
+    ) -> None:
+        """Render the final memory (visual modes) and answer at every budget."""
+        assert run.plan is not None
         if self.mode.input_format is not None:
             run.stage = "render"
             run.render = await self._render(memory)
@@ -272,15 +303,14 @@ class MemoryAgent:
         for budget in budgets:
             run.budget = budget
             if run.render is not None:
-                answer = await self._answer_from_image(question.question, run.render, budget, run.plan)
+                answer = await self._answer_from_image(question.question, run.render, budget, run.plan, seed)
             else:
-                answer = await self._answer_from_text(question.question, memory, budget, run.plan)
+                answer = await self._answer_from_text(question.question, memory, budget, run.plan, seed)
             run.answers.append(answer)
         run.budget = None
         if run.render is not None:
             run.timings["fit"] = sum(answer.fit_seconds or 0.0 for answer in run.answers)
         run.timings["answering"] = sum(answer.answer_seconds for answer in run.answers)
-        run.stage = "done"
 
     def _trace(self, question: Question, run: _Run, started: float) -> Trace:
         plan = run.plan
@@ -293,13 +323,19 @@ class MemoryAgent:
             chunk_tokens=plan.chunk_tokens if plan else (self.settings.chunk_tokens or 0),
             document_tokens=run.document_tokens,
             steps=run.steps,
-            final_memory=run.steps[-1].memory if run.steps else "",
+            final_memory=(
+                run.given_memory
+                if run.given_memory is not None
+                else run.steps[-1].memory
+                if run.steps
+                else ""
+            ),
             render=run.render,
             answers=run.answers,
             seconds=time.perf_counter() - started,
             timings=run.timings,
             golds=question.golds,
-            settings=_recorded_settings(self.settings, plan),
+            settings=_recorded_settings(self.settings, plan, question.seed),
             chunks_total=run.chunks_total,
         )
 
@@ -329,10 +365,12 @@ class MemoryAgent:
         return list(await asyncio.gather(*(one(question) for question in questions)))
 
     async def _draft(
-        self, question: str, chunk: Chunk, index: int, memory: str, plan: TokenPlan
+        self, question: str, chunk: Chunk, index: int, memory: str, plan: TokenPlan, seed: int | None
     ) -> DraftStep:
         prompt = self.mode.draft_prompt.format(question=question, chunk=chunk.text, memory=memory)
-        completion = await self._chat({"type": "text", "text": prompt}, max_tokens=plan.max_memory_tokens)
+        completion = await self._chat(
+            {"type": "text", "text": prompt}, max_tokens=plan.max_memory_tokens, seed=seed
+        )
         return DraftStep(
             chunk_index=index,
             chunk_tokens=chunk.tokens,
@@ -363,17 +401,17 @@ class MemoryAgent:
             image=result.image,
         )
 
-    async def _chat(self, *parts: dict, max_tokens: int) -> Completion:
+    async def _chat(self, *parts: dict, max_tokens: int, seed: int | None) -> Completion:
         return await self.model.chat(
             [{"role": "user", "content": list(parts)}],
             max_tokens=max_tokens,
             temperature=self.settings.temperature,
             top_p=self.settings.top_p,
-            seed=self.settings.seed,
+            seed=seed,
         )
 
     async def _answer_from_image(
-        self, question: str, render: RenderInfo, budget: int, plan: TokenPlan
+        self, question: str, render: RenderInfo, budget: int, plan: TokenPlan, seed: int | None
     ) -> BudgetAnswer:
         assert render.image is not None
         clock = time.perf_counter()
@@ -383,6 +421,7 @@ class MemoryAgent:
             {"type": "image", "image": image},
             {"type": "text", "text": self.mode.answer_prompt.format(question=question)},
             max_tokens=plan.max_answer_tokens,
+            seed=seed,
         )
         return _budget_answer(
             budget,
@@ -399,7 +438,7 @@ class MemoryAgent:
         )
 
     async def _answer_from_text(
-        self, question: str, memory: str, budget: int, plan: TokenPlan
+        self, question: str, memory: str, budget: int, plan: TokenPlan, seed: int | None
     ) -> BudgetAnswer:
         shown, shown_tokens = await asyncio.to_thread(
             truncate_to_tokens, memory, self.model.tokenizer, budget
@@ -407,8 +446,19 @@ class MemoryAgent:
         completion = await self._chat(
             {"type": "text", "text": self.mode.answer_prompt.format(question=question, memory=shown)},
             max_tokens=plan.max_answer_tokens,
+            seed=seed,
         )
         return _budget_answer(budget, completion, memory_tokens=shown_tokens)
+
+
+def _raised(trace: Trace, error: Exception | None) -> Trace:
+    """The trace of a question that succeeded; otherwise the error to raise (see `answer`)."""
+    if error is None:
+        return trace
+    assert trace.error is not None
+    if isinstance(error, InputError) and trace.error.stage == "planning":
+        raise error
+    raise QuestionFailed(trace, error) from error
 
 
 def _checked_budgets(budgets: Sequence[int]) -> list[int]:
@@ -418,8 +468,10 @@ def _checked_budgets(budgets: Sequence[int]) -> list[int]:
     return checked
 
 
-def _recorded_settings(settings: AgentSettings, plan: TokenPlan | None) -> dict[str, Any]:
+def _recorded_settings(settings: AgentSettings, plan: TokenPlan | None, seed: int | None) -> dict[str, Any]:
     recorded: dict[str, Any] = dataclasses.asdict(settings)
+    if seed is not None:
+        recorded["seed"] = seed
     if plan is not None:
         recorded.update(
             chunk_tokens=plan.chunk_tokens,

@@ -61,9 +61,7 @@ class QARecord:
         if not isinstance(supporting, list) or not all(isinstance(s, str) for s in supporting):
             raise InputError(f"{where}: field 'supporting_facts' must be a list of strings")
         extra = {
-            key: value
-            for key, value in data.items()
-            if key not in {f.name for f in dataclasses.fields(cls)}
+            key: value for key, value in data.items() if key not in {f.name for f in dataclasses.fields(cls)}
         }
         extra.update(data.get("extra") or {})
         return cls(

@@ -138,8 +138,11 @@ def _read(path: Path, cls: type[T]) -> Iterator[T]:
             data = json.loads(raw.decode("utf-8"))
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
-            missing = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
-                       and f.default_factory is dataclasses.MISSING} - data.keys()
+            missing = {
+                f.name
+                for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            } - data.keys()
             if missing:
                 raise ValueError(f"missing {', '.join(sorted(missing))}")
             yield cls(**{key: value for key, value in data.items() if key in names})
