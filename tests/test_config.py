@@ -46,6 +46,13 @@ def test_repeatable_list_flag_and_choices():
         parse(["--profile", "nope"])
 
 
+def test_list_flag_takes_comma_separated_values():
+    assert parse(["--budgets", "64,256", "--budgets", "16"]).budgets == [64, 256, 16]
+    assert parse(["--budgets", "1024, 8,"]).budgets == [1024, 8]
+    with pytest.raises(SystemExit):
+        parse(["--budgets", "64,lots"])
+
+
 def test_unknown_yaml_setting_is_named(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("prot: 1\n")

@@ -1,7 +1,8 @@
 """One typed dataclass per command: defaults, then a YAML file (``--config``), then the flags given.
 
 Every field of a config dataclass becomes a ``--field-name`` flag whose help text comes from
-``field(metadata={"help": ...})``. ``list`` fields are repeatable flags, ``Literal`` fields get
+``field(metadata={"help": ...})``. ``list`` fields are repeatable flags that also take
+comma-separated values (``--budget 64,256``), ``Literal`` fields get
 choices, ``bool`` fields get ``--name`` / ``--no-name``.
 
 Values are checked in one place, `check_fields`, whatever they come from: a config dataclass calls it
@@ -58,13 +59,25 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif typing.get_origin(annotation) is list:
             (item,) = typing.get_args(annotation)
-            kwargs.update(action="append", type=item, metavar=field.name.upper())
+            if typing.get_origin(item) is typing.Literal:
+                item = type(typing.get_args(item)[0])
+            kwargs.update(action="extend", type=_comma_separated(item), metavar=field.name.upper())
         elif typing.get_origin(annotation) is typing.Literal:
             choices = typing.get_args(annotation)
             kwargs.update(choices=choices, type=type(choices[0]))
         else:
             kwargs.update(type=annotation, metavar=field.name.upper())
         parser.add_argument(_flag(field.name), **kwargs)
+
+
+def _comma_separated(item: type) -> Any:
+    """A list flag takes one value or several separated by commas; repeating the flag adds more."""
+
+    def parse(text: str) -> list[Any]:
+        return [item(part.strip()) for part in text.split(",") if part.strip()]
+
+    parse.__name__ = getattr(item, "__name__", "value")  # argparse names the type in its errors
+    return parse
 
 
 def _field_default(field: dataclasses.Field) -> Any:
