@@ -1,0 +1,25 @@
+"""Evaluation data: one record schema (`QARecord`), its files, and the dataset builders.
+
+* `memocr.data.io`: read and write record files (``.jsonl``, ``.json``, ``.parquet``), atomically.
+* `memocr.data.sources`: FlashRAG / HotpotQA source questions; `memocr.data.contexts`: the released
+  context construction (padding to N documents, the ``Random(4)`` shuffle, ``Document i:`` format).
+* `memocr.data.flashrag`: HotpotQA, 2WikiMultihopQA, NQ, TriviaQA; `memocr.data.ruler`:
+  RULER-HotpotQA, streamed; `memocr.data.offline`: the synthetic offline set.
+* `memocr.data.parquet`: MemAgent's Parquet schema (needs pyarrow, imported on use).
+
+See docs/data.md for how each set is built.
+"""
+
+from memocr.data.io import RecordWriter, iter_records, load_records, write_records
+from memocr.data.offline import OFFLINE_LENGTHS, build_offline
+from memocr.data.record import QARecord
+
+__all__ = [
+    "OFFLINE_LENGTHS",
+    "QARecord",
+    "RecordWriter",
+    "build_offline",
+    "iter_records",
+    "load_records",
+    "write_records",
+]
