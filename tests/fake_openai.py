@@ -13,6 +13,7 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,8 @@ class FakeState:
     # Set whenever no chat request is being answered (a client that gave up may leave one running).
     idle: threading.Event = field(default_factory=threading.Event)
     context_length: int | None = None
+    # Chooses the reply from the request body instead of `reply`; raising ValueError answers 400.
+    reply_fn: Callable[[dict[str, Any]], str] | None = None
     models_headers: list[dict[str, str]] = field(default_factory=list)  # one per GET /v1/models
 
     def __post_init__(self) -> None:
@@ -95,6 +98,10 @@ def build_app(state: FakeState) -> FastAPI:
             state.in_flight -= 1
             if state.in_flight == 0:
                 state.idle.set()
+        try:
+            reply = state.reply if state.reply_fn is None else state.reply_fn(body)
+        except ValueError as error:
+            return JSONResponse({"object": "error", "message": str(error), "code": 400}, status_code=400)
         return {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
@@ -102,7 +109,7 @@ def build_app(state: FakeState) -> FastAPI:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": state.reply},
+                    "message": {"role": "assistant", "content": reply},
                     "finish_reason": "stop",
                 }
             ],

@@ -217,6 +217,20 @@ class MemoryAgent:
         trace, error = await self._attempt(question, _checked_budgets(budgets), memory=memory)
         return _raised(trace, error)
 
+    async def attempt(
+        self,
+        question: Question,
+        budgets: Sequence[int],
+        *,
+        memory: str | None = None,
+        on_step: StepCallback | None = None,
+    ) -> Trace:
+        """Like `answer` (or `answer_from_memory` when ``memory`` is given) but never raises for the
+        question: a failure, settings that do not fit included, comes back as a trace whose ``error``
+        says where it stopped. For batch runners that record failures and carry on."""
+        trace, _ = await self._attempt(question, _checked_budgets(budgets), on_step=on_step, memory=memory)
+        return trace
+
     async def _attempt(
         self,
         question: Question,
@@ -357,7 +371,7 @@ class MemoryAgent:
 
         async def one(question: Question) -> Trace:
             async with gate:
-                trace, _ = await self._attempt(question, budgets)
+                trace = await self.attempt(question, budgets)
             if on_done is not None:
                 on_done(trace)
             return trace

@@ -1,0 +1,44 @@
+"""`memocr eval`: datasets × lengths × modes × budgets with one model, resumable, local or on Ray."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from memocr.config import add_config_arguments, config_from_args
+from memocr.eval.config import EvalConfig
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser, EvalConfig)
+
+
+def run(args: argparse.Namespace) -> int:
+    from memocr.eval.runner import evaluate
+    from memocr.eval.summary import summary_table
+
+    config = config_from_args(EvalConfig, args)
+    outcome = evaluate(config)
+    if outcome.skipped:
+        print(
+            f"memocr eval: {outcome.skipped} question × mode pair(s) already done in {config.out}, skipped",
+            file=sys.stderr,
+        )
+    print(summary_table(config.out))
+    failures = outcome.failures
+    if failures:
+        print(
+            f"\n{len(failures)} answer(s) failed this run; run the same command again to retry them. First:"
+        )
+        for record in failures[:3]:
+            error = record.error or {}
+            print(
+                f"  {record.question_id} {record.mode} @ {record.budget}: {error.get('stage')}: "
+                f"{error.get('type')}: {error.get('message')}"
+            )
+    print(
+        f"\nResults: {config.out}/results.jsonl ({len(outcome.records)} record(s) added in "
+        f"{outcome.seconds:.0f} s); traces under {config.out}/traces/"
+    )
+    print(f"Report: memocr report {config.out}    Analysis: memocr analyze {config.out}")
+    return 0

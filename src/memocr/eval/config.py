@@ -1,0 +1,149 @@
+"""`memocr eval`'s one typed config: datasets × lengths × modes × budgets × one model.
+
+Every field is a flag too (``--dataset offline --n 8 --budget 64,256 --out DIR``). The run writes this
+config to ``OUT/config.yaml``; re-running into the same ``--out`` resumes, and is refused when a setting
+that changes answers (model, sampling, scoring, token settings, render profile) differs from the one
+the directory was started with.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from memocr.config import at_least, check_fields
+from memocr.errors import ConfigError
+
+if TYPE_CHECKING:
+    from memocr.agent import AgentSettings
+
+ModeChoice = Literal["visual", "text", "visual-plain", "visual-html"]
+
+# Settings that change what a finished record says; a run directory keeps the values it started with.
+ANSWER_SETTINGS = (
+    "model",
+    "chunk_tokens",
+    "max_memory_tokens",
+    "max_answer_tokens",
+    "temperature",
+    "top_p",
+    "seed",
+    "scoring",
+    "profile",
+)
+
+
+@dataclass
+class EvalConfig:
+    dataset: list[str] = field(
+        default_factory=lambda: ["offline"],
+        metadata={
+            "help": "datasets: 'offline' (generated, no download), a name such as hotpotqa (reads "
+            "DATA_DIR/eval_<name>_<length>.json[l]) or a file (.jsonl, .json, .parquet); repeat or "
+            "separate with commas"
+        },
+    )
+    length: list[int] = field(
+        default_factory=list,
+        metadata={
+            "help": "context lengths in documents, for 'offline' and named datasets (default: the "
+            "offline set's lengths; 50,200,800 for named datasets)"
+        },
+    )
+    data_dir: Path = field(
+        default=Path("data"),
+        metadata={"help": "folder of built datasets (see memocr data build)", "path": True},
+    )
+    n: int | None = field(
+        default=None, metadata={"help": "questions per dataset × length (default: all; first N)"}
+    )
+    mode: list[ModeChoice] = field(
+        default_factory=lambda: ["visual", "text"],
+        metadata={
+            "help": "visual = MemOCR; text = text memory cut to the first B tokens; visual-plain = "
+            "no-layout ablation; visual-html"
+        },
+    )
+    budget: list[int] = field(
+        default_factory=lambda: [1024, 256, 64, 16],
+        metadata={"help": "visual-token budgets (text mode: memory tokens); one drafting serves all"},
+    )
+    model: str = field(
+        default="embedded",
+        metadata={"help": "model spec: embedded, gguf:///path.gguf, openai://host:port/v1?model=NAME"},
+    )
+    chunk_tokens: int | None = field(
+        default=None, metadata={"help": "document tokens per drafting turn (default: fitted to the model)"}
+    )
+    max_memory_tokens: int | None = field(
+        default=None, metadata={"help": "cap on each memory draft (default: fitted to the model)"}
+    )
+    max_answer_tokens: int | None = field(
+        default=None, metadata={"help": "cap on each answer (default: fitted to the model)"}
+    )
+    temperature: float = field(
+        default=0.0, metadata={"help": "sampling temperature (0 = greedy; the paper's protocol uses 0.7)"}
+    )
+    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling (the paper's protocol: 0.95)"})
+    seed: int = field(
+        default=0,
+        metadata={"help": "base seed; each question samples with a seed derived from it and its id"},
+    )
+    scoring: Literal["paper", "lenient"] = field(
+        default="paper",
+        metadata={"help": "paper = the released scripts' extraction and normalisation; lenient = see docs"},
+    )
+    profile: Literal["full", "memocr-v1"] = field(default="full", metadata={"help": "render profile"})
+    concurrency: int = field(default=4, metadata={"help": "questions in flight at once"})
+    out: Path = field(
+        default=Path("runs/eval"),
+        metadata={"help": "run directory; running again with the same one resumes", "path": True},
+    )
+    ray_address: str | None = field(
+        default=None,
+        metadata={
+            "help": "spread questions over a Ray cluster: an address, 'auto', or 'local' to start one here"
+        },
+    )
+    ray_workers: int | None = field(
+        default=None, metadata={"help": "Ray workers, each with its own model and renderer (default: CPUs/2)"}
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        at_least(self, 1, "length", "n", "budget", "chunk_tokens", "max_memory_tokens")
+        at_least(self, 1, "max_answer_tokens", "concurrency", "ray_workers")
+        at_least(self, 0, "temperature")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"setting top_p (--top-p) must be in (0, 1], got {self.top_p}")
+        for name in ("dataset", "mode", "budget"):
+            if not getattr(self, name):
+                raise ConfigError(f"setting {name} (--{name}) needs at least one value")
+        self.dataset = _unique(self.dataset)
+        self.mode = _unique(self.mode)
+        self.budget = _unique(self.budget)
+        self.length = _unique(self.length)
+
+    def agent_settings(self, mode: str) -> AgentSettings:
+        from memocr.agent import AgentSettings
+
+        return AgentSettings(
+            mode=mode,  # type: ignore[arg-type]
+            chunk_tokens=self.chunk_tokens,
+            max_memory_tokens=self.max_memory_tokens,
+            max_answer_tokens=self.max_answer_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=self.seed,
+            render_profile=self.profile,
+        )
+
+    def question_seed(self, question_id: str) -> int:
+        """The sampling seed of one question: stable across runs, machines and Ray workers."""
+        return zlib.crc32(f"{self.seed}:{question_id}".encode()) & 0x7FFFFFFF
+
+
+def _unique(values: list) -> list:
+    return list(dict.fromkeys(values))

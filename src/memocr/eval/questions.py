@@ -1,0 +1,59 @@
+"""Which questions an evaluation asks: the config's datasets × lengths, resolved to `QARecord`s."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from memocr.data.record import QARecord
+from memocr.errors import InputError
+from memocr.eval.config import EvalConfig
+
+PAPER_LENGTHS = (50, 200, 800)  # documents: ≈10K / 30K / 100K tokens
+OFFLINE_QUESTIONS = 32  # questions per length of the generated set when --n is not given
+DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
+
+
+def load_questions(config: EvalConfig) -> list[QARecord]:
+    """Every question of the run, in a stable order (dataset, then length, then file order)."""
+    questions: list[QARecord] = []
+    for dataset in config.dataset:
+        for records in _dataset_records(dataset, config):
+            questions.extend(records[: config.n] if config.n else records)
+    ids = [(q.dataset, q.num_docs, q.id) for q in questions]
+    if len(set(ids)) != len(ids):
+        duplicate = next(i for i in ids if ids.count(i) > 1)
+        raise InputError(
+            f"question id {duplicate[2]!r} appears twice in {duplicate[0]} at length {duplicate[1]}"
+        )
+    return questions
+
+
+def _dataset_records(dataset: str, config: EvalConfig) -> list[list[QARecord]]:
+    from memocr.data.io import load_records
+
+    if dataset == "offline":
+        from memocr.data.offline import OFFLINE_LENGTHS, build_offline
+
+        lengths = config.length or list(OFFLINE_LENGTHS)
+        return [build_offline(num_docs=length, n=config.n or OFFLINE_QUESTIONS) for length in lengths]
+    path = Path(dataset)
+    if path.suffix in DATA_SUFFIXES:
+        if not path.exists():
+            raise InputError(f"dataset file {path} does not exist")
+        return [load_records(path)]
+    lengths = config.length or list(PAPER_LENGTHS)
+    return [
+        load_records(_named_file(dataset, length, config.data_dir), dataset=dataset) for length in lengths
+    ]
+
+
+def _named_file(name: str, length: int, data_dir: Path) -> Path:
+    candidates = [data_dir / f"eval_{name}_{length}{suffix}" for suffix in DATA_SUFFIXES]
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    raise InputError(
+        f"no file for dataset {name!r} at length {length} in {data_dir} (looked for "
+        f"{', '.join(c.name for c in candidates)}); build it with `memocr data build {name} "
+        f"--num-docs {length} --out {data_dir}`, or pass a file to --dataset"
+    )

@@ -1,0 +1,244 @@
+"""`memocr eval`'s runner against a fake OpenAI-compatible server on 127.0.0.1 and real Chromium:
+records per question × mode × budget, drafting shared by budgets, failures recorded, resume after a
+partial run, after `kill -9` and a torn line, settings changes refused, and the same run on a local Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fake_openai import FakeOpenAIServer
+from memocr.cli import main
+from memocr.data.record import QARecord
+from memocr.errors import ConfigError
+from memocr.eval.config import EvalConfig
+from memocr.eval.results import read_drafts, read_results
+from memocr.eval.runner import evaluate
+
+QUESTIONS = {
+    "Which river runs through Velmora?": "Tarn",
+    "Who founded Ashby Glassworks?": "Orla Penhallow",
+    "Where was the Kestrel Bridge built?": "Larch Crossing",
+}
+# The model "knows" every answer but this one's, so accuracy is 2/3 in every cell.
+WRONG = "Where was the Kestrel Bridge built?"
+POISON = "Which poisoned question fails?"
+
+
+def _text(body: dict) -> str:
+    parts = []
+    for message in body["messages"]:
+        content = message["content"]
+        parts += [content] if isinstance(content, str) else [p.get("text", "") for p in content]
+    return "\n".join(parts)
+
+
+def _reply(body: dict) -> str:
+    prompt = _text(body)
+    question = next((q for q in [*QUESTIONS, POISON] if q in prompt), None)
+    if question == POISON:
+        raise ValueError("poisoned question")
+    gold = QUESTIONS[question]
+    if "Your answer:" not in prompt:  # a drafting turn
+        return f"# {gold}\n\nNotes about **{gold}** from the article."
+    return "\\boxed{Nowhere}" if question == WRONG else f"\\boxed{{{gold}}}"
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FakeOpenAIServer() as fake:
+        fake.state.reply_fn = _reply
+        yield fake
+
+
+def _dataset(path: Path, questions: list[str]) -> Path:
+    with path.open("w", encoding="utf-8") as stream:
+        for index, question in enumerate(questions):
+            record = QARecord(
+                id=f"toy-{index}",
+                dataset="toy",
+                input=question,
+                answers=[QUESTIONS.get(question, "x")],
+                context=f"Document 1:\nA page about {question}\n\nDocument 2:\nFiller text.",
+                num_docs=2,
+                index=index,
+                supporting_facts=["A page about it."],
+            )
+            stream.write(json.dumps(record.to_dict()) + "\n")
+    return path
+
+
+def _config(tmp_path: Path, server, **overrides) -> EvalConfig:
+    if "dataset" not in overrides:
+        overrides["dataset"] = [str(_dataset(tmp_path / "toy.jsonl", list(QUESTIONS)))]
+    values = {
+        "mode": ["visual", "text"],
+        "budget": [256, 16],
+        "model": server.spec,
+        "out": tmp_path / "run",
+        "concurrency": 2,
+    }
+    return EvalConfig(**(values | overrides))
+
+
+def _drafting_calls(server) -> int:
+    return sum("Your answer:" not in _text(body) for body in server.state.requests)
+
+
+def test_one_record_per_question_mode_budget_and_drafting_shared_by_budgets(tmp_path, server):
+    server.state.requests.clear()
+    config = _config(tmp_path, server)
+    outcome = evaluate(config, progress=False)
+
+    records = read_results(config.out)
+    assert len(records) == len(outcome.records) == 3 * 2 * 2
+    assert Counter(r.key for r in records).most_common(1)[0][1] == 1
+    assert _drafting_calls(server) == 3 * 2  # one drafting pass per question × mode, not per budget
+    for record in records:
+        gold_known = record.golds[0] != "Larch Crossing"
+        assert record.sub_em == (1.0 if gold_known else 0.0)
+        assert record.seed == config.question_seed(record.question_id)
+        assert (config.out / record.trace).is_dir()
+        if record.mode == "visual":
+            assert record.visual_tokens is not None and record.visual_tokens <= record.budget
+            assert (config.out / record.trace / f"budget-{record.budget}.png").is_file()
+        else:
+            assert record.memory_tokens is not None and record.memory_tokens <= record.budget
+    assert {(d.question_id, d.mode) for d in read_drafts(config.out)} == {
+        (f"toy-{i}", mode) for i in range(3) for mode in ("visual", "text")
+    }
+    saved = yaml.safe_load((config.out / "config.yaml").read_text())
+    assert saved["model"] == server.spec and saved["budget"] == [256, 16]
+    # Every request carried the question's own seed.
+    assert {body["seed"] for body in server.state.requests} == {
+        config.question_seed(f"toy-{i}") for i in range(3)
+    }
+
+
+def test_a_failed_question_is_recorded_and_the_run_goes_on_then_is_retried(tmp_path, server):
+    dataset = _dataset(tmp_path / "poisoned.jsonl", [*QUESTIONS, POISON])
+    config = _config(tmp_path, server, dataset=[str(dataset)], mode=["text"])
+    outcome = evaluate(config, progress=False)
+
+    failed = [r for r in read_results(config.out) if r.failed]
+    assert {(r.question_id, r.budget) for r in failed} == {("toy-3", 256), ("toy-3", 16)}
+    assert failed[0].error["stage"] == "drafting" and "poisoned" in failed[0].error["message"]
+    assert failed[0].sub_em is None
+    assert len(outcome.records) == 4 * 2
+
+    again = evaluate(config, progress=False)
+    assert again.units == 1  # only the failed question is run again
+    assert Counter(r.key for r in read_results(config.out)).most_common(1)[0][1] == 1
+
+
+def test_resume_answers_missing_budgets_from_the_stored_memory_without_drafting(tmp_path, server):
+    config = _config(tmp_path, server, budget=[256])
+    evaluate(config, progress=False)
+    server.state.requests.clear()
+
+    more = _config(tmp_path, server, budget=[256, 64, 16])
+    outcome = evaluate(more, progress=False)
+
+    assert _drafting_calls(server) == 0
+    assert {r.budget for r in outcome.records} == {64, 16}
+    assert outcome.skipped == 0 and outcome.units == 3 * 2
+    records = read_results(more.out)
+    assert len(records) == 3 * 2 * 3
+    assert all(not r.failed for r in records)
+    # The resumed answers are scored from the stored memory and carry its drafting time.
+    first = {r.key[:-1]: r.seconds["draft"] for r in records if r.budget == 256}
+    assert all(r.seconds["draft"] == first[r.key[:-1]] for r in records)
+
+    rerun = evaluate(more, progress=False)
+    assert rerun.units == 0 and rerun.skipped == 3 * 2 and not rerun.records
+
+
+def test_changed_answer_settings_are_refused_in_an_existing_run(tmp_path, server):
+    config = _config(tmp_path, server, mode=["text"], budget=[16])
+    evaluate(config, progress=False)
+    with pytest.raises(ConfigError, match=r"temperature: 0\.0 → 0\.7"):
+        evaluate(_config(tmp_path, server, mode=["text"], budget=[16], temperature=0.7), progress=False)
+
+
+def test_resume_after_kill_9_and_a_torn_line_loses_and_duplicates_nothing(tmp_path, server):
+    server.state.delay = 0.3
+    try:
+        out = tmp_path / "run"
+        dataset = _dataset(tmp_path / "toy.jsonl", list(QUESTIONS))
+        argv = [
+            "--dataset", str(dataset), "--mode", "text", "--budget", "256,64,16",
+            "--model", server.spec, "--out", str(out), "--concurrency", "1",
+        ]  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-m", "memocr.cli", "eval", *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        results = out / "results.jsonl"
+        deadline = time.monotonic() + 60
+        while not (results.exists() and results.read_text().count("\n") >= 3):
+            assert process.poll() is None, "the run finished before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        kept = results.read_text().count("\n")
+        assert kept < 9
+        with results.open("a") as stream:  # what a write cut short by the kill leaves
+            stream.write('{"question_id": "toy-2", "dataset": "to')
+    finally:
+        server.state.delay = 0.0
+
+    assert main(["eval", *argv]) == 0
+    records = read_results(out)
+    assert len(records) == 3 * 3
+    assert all(not r.failed for r in records)
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert len(lines) == 3 * 3  # the killed run's records kept, none written twice, the torn line gone
+
+
+def test_cli_prints_the_summary_table(tmp_path, server, capsys):
+    dataset = _dataset(tmp_path / "toy.jsonl", list(QUESTIONS))
+    argv = ["eval", "--dataset", str(dataset), "--mode", "text", "--budget", "64,16"]
+    assert main([*argv, "--model", server.spec, "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "| toy | 2 | text | 64 | 3 | 0 | 66.7 |" in out
+    assert "memocr report" in out
+
+
+def test_unknown_named_dataset_says_how_to_build_it(tmp_path, server, capsys):
+    argv = ["eval", "--dataset", "hotpotqa", "--data-dir", str(tmp_path), "--model", server.spec]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 2
+    assert "memocr data build hotpotqa" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_same_run_on_a_local_ray_cluster(tmp_path, server):
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
+    try:
+        local = _config(tmp_path, server, out=tmp_path / "local")
+        on_ray = _config(tmp_path, server, out=tmp_path / "ray", ray_address="local", ray_workers=2)
+        evaluate(local, progress=False)
+        evaluate(on_ray, progress=False)
+    finally:
+        ray.shutdown()
+
+    def comparable(run_dir):
+        return {
+            r.key: (r.prediction, r.sub_em, r.visual_tokens, r.memory_tokens) for r in read_results(run_dir)
+        }
+
+    assert len(comparable(on_ray.out)) == 3 * 2 * 2
+    assert comparable(on_ray.out) == comparable(local.out)
+    assert len(read_drafts(on_ray.out)) == 3 * 2
