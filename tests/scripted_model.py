@@ -63,7 +63,7 @@ class ScriptedModel(ChatModel):
         started = time.perf_counter()
         prompt = "".join(p["text"] for m in messages for p in content_parts(m) if p["type"] == "text")
         images = message_images(messages)
-        self.calls.append({"prompt": prompt, "images": images, "max_tokens": max_tokens})
+        self.calls.append({"prompt": prompt, "images": images, "max_tokens": max_tokens, "seed": seed})
         text = self.reply(prompt, images)
         usage = Usage(prompt_tokens=len(prompt.split()), completion_tokens=len(text.split()))
         return Completion(text=text, usage=usage, seconds=time.perf_counter() - started)

@@ -269,3 +269,33 @@ def test_trace_folders_never_collide(tmp_path):
     writer = TraceWriter(tmp_path)
     first, second = writer.start("ask-20261125-120000"), writer.start("ask-20261125-120000")
     assert first.folder != second.folder and first.folder.is_dir() and second.folder.is_dir()
+
+
+def test_answer_from_memory_renders_the_given_memory_and_never_drafts():
+    model = ScriptedModel(drafting_reply)
+    memory = "# Kestrel Ford\n\nThe bridge was built in **1794**."
+
+    async def go():
+        async with AsyncRenderer(pages=1) as renderer:
+            agent = MemoryAgent(model, AgentSettings(chunk_tokens=5), renderer)
+            return await agent.answer_from_memory(Question("", "Where?"), memory, [256, 16])
+
+    trace = run(go())
+    assert trace.steps == [] and trace.final_memory == memory
+    assert len(model.calls) == 2 and all(len(call["images"]) == 1 for call in model.calls)
+    assert trace.render is not None and trace.render.content_height > 0
+    assert [a.budget for a in trace.answers] == [256, 16]
+    assert all(a.visual_tokens <= a.budget for a in trace.answers)
+
+
+def test_attempt_returns_a_failed_trace_instead_of_raising_and_uses_the_question_seed():
+    model = ScriptedModel(drafting_reply, context_length=64)
+    agent = MemoryAgent(model, AgentSettings(mode="text", chunk_tokens=5000))
+    failed = run(agent.attempt(Question(DOCUMENT, "q?"), [16]))
+    assert failed.error is not None and failed.error.stage == "planning"
+    assert failed.error.type == "ContextLengthError" and model.calls == []
+
+    agent = MemoryAgent(ScriptedModel(drafting_reply), AgentSettings(mode="text", chunk_tokens=5, seed=1))
+    trace = run(agent.attempt(Question(DOCUMENT, "q?", seed=1234), [16]))
+    assert trace.error is None and trace.settings["seed"] == 1234
+    assert {call["seed"] for call in agent.model.calls} == {1234}
