@@ -39,8 +39,8 @@ DATASET_ALIASES = {
 # TriviaQA ×3 | the published averages over the four datasets at 10K 30K 100K. "–": no number.
 # Raw-history methods read the whole context; their "budget" is the paper's 100K column.
 _TABLE1_TEXT = """
-Qwen2.5         | 100000 | 70.3 –    –    53.9 61.1 –    50.8 –    –    71.1 –    –    | 61.5 –    –
-R1-Distill Qwen | 100000 | 50.8 12.5 0.8  50.8 26.6 2.3  35.2 3.9  1.6  54.7 11.7 0.8  | 47.9 13.7 1.4
+Qwen2.5         | 100000 | 70.3 –    –    53.9 61.1 –    50.8 –    –    71.1 –    – | 61.5 –    –
+R1-Distill Qwen | 100000 | 50.8 12.5 0.8  50.8 26.6 2.3  35.2 3.9  1.6  54.7 11.7 0.8 | 47.9 13.7 1.4
 Qwen2.5-1M      | 100000 | 75.0 66.4 68.8 67.2 65.6 54.7 53.1 43.8 50.8 71.1 77.3 59.4 | 66.6 63.3 58.4
 Mem0            | 1024   | 70.3 66.1 64.1 60.4 47.7 40.9 47.7 48.8 48.2 69.5 70.6 61.4 | 62.0 58.3 53.6
 Mem0            | 256    | 71.1 65.6 63.8 57.8 44.8 43.5 46.9 51.1 49.7 69.5 70.6 62.8 | 61.3 58.0 55.0
@@ -60,18 +60,40 @@ MemOCR          | 64     | 77.6 68.1 67.2 62.9 66.2 62.4 51.0 43.6 47.5 77.6 80.
 MemOCR          | 16     | 67.2 57.9 52.4 57.9 56.0 45.7 42.8 35.9 45.9 80.8 72.2 67.2 | 62.2 55.5 52.8
 """
 
+# The relative changes (%) of the averages against the method's 1024 row, as printed.
+_TABLE1_CHANGES_TEXT = """
+Mem0     | 256  | −1.1 −0.5 +2.5
+Mem0     | 64   | −9.7 −8.8 −1.2
+Mem0     | 16   | −30.6 −26.4 −23.4
+Mem-α    | 256  | −14.9 −20.5 −19.2
+Mem-α    | 64   | −46.8 −43.2 −44.9
+Mem-α    | 16   | −50.0 −42.0 −45.3
+MemAgent | 256  | −0.7 −2.1 −2.8
+MemAgent | 64   | −25.3 −24.7 −25.9
+MemAgent | 16   | −53.3 −51.6 −58.6
+MemOCR   | 256  | −2.7 −0.5 +0.8
+MemOCR   | 64   | −9.8 −7.4 −8.8
+MemOCR   | 16   | −16.6 −20.5 −20.7
+"""
 
-def _parse_table(text: str) -> dict[tuple[str, int], tuple[float | None, ...]]:
-    table = {}
+
+def _number(text: str) -> float | None:
+    return None if text == "–" else float(text.replace("−", "-"))
+
+
+def _rows(text: str) -> dict[tuple[str, int], tuple[float | None, ...]]:
+    """``method | budget | numbers...`` lines; further ``|`` only separate groups of numbers."""
+    rows = {}
     for line in text.strip().splitlines():
-        method, budget, cells, averages = (part.strip() for part in line.split("|"))
-        values = tuple(None if v == "–" else float(v) for v in (cells + " " + averages).split())
-        assert len(values) == len(DATASETS) * len(LENGTHS) + len(LENGTHS), line
-        table[(method, int(budget))] = values
-    return table
+        method, budget, *groups = (part.strip() for part in line.split("|"))
+        rows[(method, int(budget))] = tuple(_number(v) for v in " ".join(groups).split())
+    return rows
 
 
-_TABLE1 = _parse_table(_TABLE1_TEXT)
+_TABLE1 = _rows(_TABLE1_TEXT)
+_TABLE1_CHANGES = _rows(_TABLE1_CHANGES_TEXT)
+assert all(len(row) == len(DATASETS) * len(LENGTHS) + len(LENGTHS) for row in _TABLE1.values())
+assert all(len(row) == len(LENGTHS) for row in _TABLE1_CHANGES.values())
 
 
 @dataclass(frozen=True)
@@ -149,11 +171,11 @@ def paper_value(mode: str, budget: int, dataset: str, length: int) -> float | No
 def paper_average(mode: str, budget: int, length: int, datasets: list[str]) -> float | None:
     """The paper's average over ``datasets`` at one length, comparable to a run's average there.
 
-    Over all four datasets this is the published average; over a subset of them it is the mean of
-    the published per-dataset numbers; None when a dataset is not in the paper."""
+    Over all four datasets it is the published average; over a subset, the mean of the published
+    per-dataset numbers. None when a dataset is not in the paper."""
     method = MODE_METHODS.get(mode)
-    names = {canonical_dataset(name) for name in datasets}
-    if method is None or not names or not names <= set(DATASETS):
+    names = _paper_datasets(datasets)
+    if method is None or names is None:
         return None
     if names == set(DATASETS):
         return table1_average(method, budget, length)
@@ -161,3 +183,33 @@ def paper_average(mode: str, budget: int, length: int, datasets: list[str]) -> f
     if any(value is None for value in values):
         return None
     return sum(values) / len(values)  # type: ignore[arg-type]
+
+
+def paper_average_change(mode: str, budget: int, length: int, datasets: list[str]) -> float | None:
+    """The relative change (%) of `paper_average` against the method's 1024 row.
+
+    Over all four datasets it is the published change: the paper computed it before rounding, so it
+    can differ by 0.1 from one computed from the printed averages (69.5 against 69.8 is −0.4%, the
+    paper prints −0.5%)."""
+    method = MODE_METHODS.get(mode)
+    names = _paper_datasets(datasets)
+    if method is None or names is None or budget == 1024:
+        return None
+    if names == set(DATASETS) and (method, budget) in _TABLE1_CHANGES:
+        return _TABLE1_CHANGES[(method, budget)][LENGTHS.index(length)] if length in LENGTHS else None
+    value = paper_average(mode, budget, length, datasets)
+    reference = paper_average(mode, 1024, length, datasets)
+    if value is None or not reference:
+        return None
+    return (value - reference) / reference * 100.0
+
+
+def table1_change(method: str, budget: int, length: int) -> float | None:
+    """Table 1's published relative change of the average (%), against the method's 1024 row."""
+    changes = _TABLE1_CHANGES.get((method, budget))
+    return None if changes is None or length not in LENGTHS else changes[LENGTHS.index(length)]
+
+
+def _paper_datasets(datasets: list[str]) -> set[str] | None:
+    names = {canonical_dataset(name) for name in datasets}
+    return names if names and names <= set(DATASETS) else None

@@ -120,6 +120,8 @@ class ReportTable:
     def paper_relative(self, mode: str, budget: int, dataset: str, length: int) -> float | None:
         if budget == REFERENCE_BUDGET:
             return None
+        if dataset == AVERAGE:
+            return paper_numbers.paper_average_change(mode, budget, length, self.datasets_at(length))
         return relative_change(
             self.paper_value(mode, budget, dataset, length),
             self.paper_value(mode, REFERENCE_BUDGET, dataset, length),
