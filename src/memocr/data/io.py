@@ -173,17 +173,21 @@ class RecordWriter:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
     ) -> None:
+        complete = False
         try:
             if self._parquet is not None:
                 self._parquet.close()
             if self._handle is not None:
-                if self.format == "json":
+                if kind is None and self.format == "json":
                     self._handle.write("\n]\n")
                 self._handle.flush()
                 os.fsync(self._handle.fileno())
                 self._handle.close()
+            complete = kind is None
         finally:
-            if kind is None:
+            if self._handle is not None and not self._handle.closed:
+                self._handle.close()
+            if complete:
                 os.replace(self._temp, self.path)
             else:
                 self._temp.unlink(missing_ok=True)
