@@ -74,7 +74,7 @@ def test_shuffle_is_the_released_random_4_permutation(tmp_path):
     assert expected != [0, 1]
 
 
-def test_padding_differs_between_questions_and_lengths(tmp_path):
+def test_padding_differs_between_questions(tmp_path):
     sets = built(tmp_path, lengths=(10, 20))
     pads = [frozenset(documents(r.context)) for r in sets[10]]
     assert len(set(pads)) == len(pads)
