@@ -184,3 +184,23 @@ def test_question_whose_drafting_failed_shows_its_partial_draft_and_error(page: 
         page.locator("#visual ol.drafts details").first.get_attribute("open") is not None
     )  # the last is open
     assert page.locator("#visual ol.drafts pre").first.inner_text() == "# Partial draft before the crash"
+
+
+def test_large_index_shows_a_page_of_rows_and_more_on_request(page: Page, report: Path):
+    from memocr.eval.report_data import load_run
+    from memocr.eval.report_html import write_html
+    from memocr.eval.report_table import build_table
+
+    run = load_run(report.parent.parent / "run")
+    index = write_html(run, build_table(run.results), report.parent.parent / "paged", [], page_rows=4)
+    page.goto(index.as_uri())
+    assert len(visible_rows(page)) == 4
+    assert (page.locator("#shown").inner_text(), page.locator("#matching").inner_text()) == ("4", "15")
+    page.click("#more")
+    assert len(visible_rows(page)) == 8
+    page.select_option("#filter-mode", "visual")  # a new filter starts again from one page
+    rows = visible_rows(page)
+    assert len(rows) == 4 and {r["mode"] for r in rows} == {"visual"}
+    assert page.locator("#matching").inner_text() == "8"
+    page.click("#more")
+    assert len(visible_rows(page)) == 8 and page.locator("#more").is_hidden()

@@ -2,7 +2,8 @@
 
 ``index.html`` shows the accuracy table and plots, then one row per answer (question × mode × budget:
 prediction, gold, sub-EM, tokens, a thumbnail of the image the model saw) with filters by dataset,
-length, mode, budget and outcome (a few lines of inline JavaScript that only hide rows). Each
+length, mode, budget and outcome (a few lines of inline JavaScript that only hide rows; the first
+500 matching rows are shown, more on request, so that an index of thousands opens quickly). Each
 question has a page of its own under ``questions/``: per mode, every answer with its scores and
 error, each budgeted image, the rendered memory, the final memory and every memory draft in order.
 
@@ -30,6 +31,7 @@ from memocr.eval.report_table import MODE_ORDER, ReportTable, mode_label, table_
 from memocr.eval.results import DraftRecord, ResultRecord
 
 QUESTIONS_DIR = "questions"
+PAGE_ROWS = 500  # answers shown at first, and added per "show more", so a large index opens fast
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
@@ -54,20 +56,28 @@ section.mode { border-top: 2px solid #888; margin-top: 2em; }
 
 _FILTER_SCRIPT = """
 (function () {
+  const table = document.getElementById("answers");
   const selects = Array.from(document.querySelectorAll("select[data-filter]"));
-  const rows = Array.from(document.querySelectorAll("#answers tbody tr"));
+  const rows = Array.from(table.querySelectorAll("tbody tr"));
   const shown = document.getElementById("shown");
+  const matching = document.getElementById("matching");
+  const more = document.getElementById("more");
+  const step = Number(table.dataset.pageRows);
+  let limit = step;
   function apply() {
     const wanted = selects.map(s => [s.dataset.filter, s.value]).filter(([, v]) => v !== "");
-    let count = 0;
+    let matched = 0;
     for (const row of rows) {
       const keep = wanted.every(([k, v]) => row.dataset[k] === v);
-      row.hidden = !keep;
-      if (keep) count += 1;
+      if (keep) matched += 1;
+      row.hidden = !keep || matched > limit;
     }
-    shown.textContent = String(count);
+    shown.textContent = String(Math.min(matched, limit));
+    matching.textContent = String(matched);
+    more.hidden = matched <= limit;
   }
-  for (const s of selects) s.addEventListener("change", apply);
+  for (const s of selects) s.addEventListener("change", () => { limit = step; apply(); });
+  more.addEventListener("click", () => { limit += step; apply(); });
   apply();
 })();
 """
@@ -216,7 +226,12 @@ def _summary_table(table: ReportTable) -> str:
 
 
 def index_html(
-    run: Run, table: ReportTable, questions: list[Question], out_dir: Path, plots: list[str]
+    run: Run,
+    table: ReportTable,
+    questions: list[Question],
+    out_dir: Path,
+    plots: list[str],
+    page_rows: int = PAGE_ROWS,
 ) -> str:
     links = _Links(run.path, out_dir)
     rows = []
@@ -238,8 +253,9 @@ def index_html(
                     if not record.failed
                     else f'<span class="err">{esc(_error_text(record.error))}</span>'
                 )
+                hidden = " hidden" if len(rows) >= page_rows else ""  # shown by the script on demand
                 rows.append(
-                    f'<tr class="{_outcome(record)}" data-dataset="{esc(record.dataset)}" '
+                    f'<tr{hidden} class="{_outcome(record)}" data-dataset="{esc(record.dataset)}" '
                     f'data-length="{record.length}" data-mode="{esc(mode)}" data-budget="{record.budget}" '
                     f'data-outcome="{_outcome(record)}">'
                     f'<td>{esc(record.dataset)}</td><td class="num">{record.length}</td>'
@@ -270,6 +286,7 @@ def index_html(
         else '<p class="muted">The run has no config.yaml.</p>'
     )
     models = sorted({r.model for r in run.results})
+    more_hidden = "" if len(rows) > page_rows else " hidden"
     body = f"""
 <h1>Evaluation report</h1>
 <p>Run <code>{esc(run.path.resolve())}</code>: {len(questions)} questions, {len(run.results)} answers,
@@ -282,12 +299,14 @@ the mode's own 1,024 row. Also: <a href="table.md">table.md</a>, <a href="table.
 <a href="details.md">details.md</a>, <a href="details.csv">details.csv</a>.</p>
 <div class="plots">{plot_images}</div>
 <h2>Answers</h2>
-<div class="filters">{filters} <span>showing <b id="shown">{len(rows)}</b> of {len(rows)}</span></div>
-<table id="answers"><thead><tr><th>dataset</th><th>length</th><th>question</th><th>mode</th><th>B</th>
-<th>prediction</th><th>gold</th><th>sub-EM</th><th>tokens</th><th>image</th></tr></thead>
+<div class="filters">{filters} <span>showing <b id="shown">{min(len(rows), page_rows)}</b> of
+<b id="matching">{len(rows)}</b> matching ({len(rows)} in all)</span></div>
+<table id="answers" data-page-rows="{page_rows}"><thead><tr><th>dataset</th><th>length</th>
+<th>question</th><th>mode</th><th>B</th><th>prediction</th><th>gold</th><th>sub-EM</th><th>tokens</th><th>image</th></tr></thead>
 <tbody>
 {chr(10).join(rows)}
 </tbody></table>
+<p><button id="more" type="button"{more_hidden}>show {page_rows} more</button></p>
 """
     return _page("memocr eval report", body, _FILTER_SCRIPT)
 
@@ -428,7 +447,9 @@ def question_html(run: Run, question: Question, out_dir: Path) -> str:
     return _page(f"{question.question_id} — memocr report", body)
 
 
-def write_html(run: Run, table: ReportTable, out_dir: Path, plots: list[str]) -> Path:
+def write_html(
+    run: Run, table: ReportTable, out_dir: Path, plots: list[str], page_rows: int = PAGE_ROWS
+) -> Path:
     """Write ``index.html`` and one page per question; returns the index's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     questions = group_questions(run)
@@ -437,5 +458,5 @@ def write_html(run: Run, table: ReportTable, out_dir: Path, plots: list[str]) ->
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(question_html(run, question, out_dir), encoding="utf-8")
     index = out_dir / "index.html"
-    index.write_text(index_html(run, table, questions, out_dir, plots), encoding="utf-8")
+    index.write_text(index_html(run, table, questions, out_dir, plots, page_rows), encoding="utf-8")
     return index
