@@ -1,0 +1,1 @@
+"""Analyses of a run: where memories put their facts (`density`) and the heading-vs-body `oracle`."""
