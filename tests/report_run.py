@@ -30,6 +30,7 @@ def result(
     trace: str | None = None,
     tokens: int | None = None,
     seconds: dict[str, float] | None = None,
+    question: str = "",
 ) -> ResultRecord:
     failed = error is not None
     return ResultRecord(
@@ -53,6 +54,7 @@ def result(
         seconds=seconds if seconds is not None else {"draft": 10.0, "answer": 2.0, "fit": 0.5},
         trace=trace,
         error=error,
+        question=question,
     )
 
 

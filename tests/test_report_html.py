@@ -39,7 +39,10 @@ def report(tmp_path_factory) -> Path:
     error = {"stage": "drafting", "type": "ModelError", "message": "server gave up <after 3 tries>"}
     for budget in (1024, 16):
         append_record(
-            run / RESULTS_FILE, result("broken", dataset="nq", budget=budget, error=error, trace=folder)
+            run / RESULTS_FILE,
+            result(
+                "broken", dataset="nq", budget=budget, error=error, trace=folder, question="Who broke it?"
+            ),
         )
     _, files = write_report(run, ReportConfig(out=run.parent / "out"))
     assert files.index is not None
@@ -176,8 +179,9 @@ def test_question_page_shows_drafts_in_order_answers_and_gold(page: Page, report
 
 def test_question_whose_drafting_failed_shows_its_partial_draft_and_error(page: Page, report: Path):
     page.goto(report.parent.joinpath("questions", "nq-50", "broken.html").as_uri())
-    assert "drafting did not finish" in page.locator("h1").inner_text()
+    assert page.locator("h1").inner_text() == "Who broke it?"
     text = page.locator("#visual").inner_text()
+    assert "drafting did not finish" in text
     assert "drafting: ModelError: server gave up <after 3 tries>" in text
     assert "B=1024: no image (the answer failed)" in text
     assert (

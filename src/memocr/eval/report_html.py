@@ -118,7 +118,8 @@ class Question:
 
     @property
     def text(self) -> str | None:
-        return next((draft.question for draft in self.drafts.values()), None)
+        asked = [r.question for records in self.results.values() for r in records if r.question]
+        return next((draft.question for draft in self.drafts.values()), None) or next(iter(asked), None)
 
     @property
     def golds(self) -> list[str]:
@@ -438,7 +439,7 @@ def question_html(run: Run, question: Question, out_dir: Path) -> str:
     nav = " · ".join(f'<a href="#{esc(m)}">{esc(m)}</a>' for m in question.results)
     body = (
         f'<p><a href="{back}">← all answers</a></p>'
-        f"<h1>{esc(question.text or '(question text not recorded: drafting did not finish)')}</h1>"
+        f"<h1>{esc(question.text or '(question text not recorded)')}</h1>"
         f"<p>{esc(question.dataset)}, {question.length} documents, "
         f"id <code>{esc(question.question_id)}</code>; "
         f'gold: <b class="gold">{esc(_golds(question.golds))}</b></p><p>Modes: {nav}</p>'

@@ -55,6 +55,7 @@ class ResultRecord:
     seed: int | None = None
     trace: str | None = None  # the question's trace folder, relative to the run directory
     error: dict[str, Any] | None = None  # {"stage", "type", "message"}
+    question: str = ""
     schema_version: int = RESULT_SCHEMA_VERSION
 
     @property

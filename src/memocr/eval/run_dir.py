@@ -167,6 +167,7 @@ class RunDirectory:
             seconds["render"] = trace.timings["render"]
         return {
             "question_id": unit.question.id,
+            "question": unit.question.input,
             "dataset": unit.question.dataset,
             "length": unit.question.num_docs,
             "mode": unit.mode,
