@@ -211,7 +211,7 @@ def test_cli_prints_the_summary_table(tmp_path, server, capsys):
     argv = ["eval", "--dataset", str(dataset), "--mode", "text", "--budget", "64,16"]
     assert main([*argv, "--model", server.spec, "--out", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
-    assert "| toy | 2 | text | 64 | 3 | 0 | 66.7 |" in out
+    assert "| text | 64 | toy | 2 | 3 | 0 | 66.7 |" in out
     assert "memocr report" in out
 
 

@@ -14,8 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from memocr.eval.report_table import build_table, details_markdown
+    from memocr.eval.results import read_results
     from memocr.eval.runner import evaluate
-    from memocr.eval.summary import summary_table
 
     config = config_from_args(EvalConfig, args)
     outcome = evaluate(config)
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
             f"memocr eval: {outcome.skipped} question × mode pair(s) already done in {config.out}, skipped",
             file=sys.stderr,
         )
-    print(summary_table(config.out))
+    print(details_markdown(build_table(read_results(config.out))))
     failures = outcome.failures
     if failures:
         print(
