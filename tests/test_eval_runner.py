@@ -242,3 +242,25 @@ def test_the_same_run_on_a_local_ray_cluster(tmp_path, server):
     assert len(comparable(on_ray.out)) == 3 * 2 * 2
     assert comparable(on_ray.out) == comparable(local.out)
     assert len(read_drafts(on_ray.out)) == 3 * 2
+
+
+@pytest.mark.parametrize(
+    ("content", "flags", "message"),
+    [
+        ("", [], "has no questions"),
+        ('{"input": "q?", "answers": ["a"]}\n', [], "line 1: missing field 'context'"),
+        ("not json\n", [], "line 1: not valid JSON"),
+        (None, ["--dataset", "notes.txt"], "neither 'offline', a dataset name"),
+        (None, ["--dataset", "offline", "--mode", "visual,bogus"], "must be a list of values from 'visual'"),
+        (None, ["--dataset", "offline", "--budget", "0"], "budget (--budget) must be at least 1"),
+    ],
+)
+def test_bad_input_is_one_line_naming_it_and_exit_2(tmp_path, capsys, content, flags, message):
+    argv = ["eval", "--out", str(tmp_path / "run"), "--model", "openai://127.0.0.1:9/v1?model=none"]
+    if content is not None:
+        dataset = tmp_path / "set.jsonl"
+        dataset.write_text(content)
+        flags = ["--dataset", str(dataset)]
+    assert main(argv + flags) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

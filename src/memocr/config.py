@@ -205,6 +205,8 @@ def _describe(annotation: Any) -> str:
         return "one of " + ", ".join(repr(choice) for choice in typing.get_args(annotation))
     if origin is list:
         (item,) = typing.get_args(annotation)
+        if typing.get_origin(item) is typing.Literal:
+            return "a list of values from " + ", ".join(repr(choice) for choice in typing.get_args(item))
         return f"a list of {_describe(item).removeprefix('a ').removeprefix('an ')}s"
     names = {bool: "true or false", int: "a whole number", float: "a number", str: "a string", Path: "a path"}
     return names.get(annotation, f"a {getattr(annotation, '__name__', annotation)}")

@@ -18,6 +18,8 @@ def load_questions(config: EvalConfig) -> list[QARecord]:
     questions: list[QARecord] = []
     for dataset in config.dataset:
         for records in _dataset_records(dataset, config):
+            if not records:
+                raise InputError(f"dataset {dataset} has no questions")
             questions.extend(records[: config.n] if config.n else records)
     ids = [(q.dataset, q.num_docs, q.id) for q in questions]
     if len(set(ids)) != len(ids):
@@ -41,6 +43,11 @@ def _dataset_records(dataset: str, config: EvalConfig) -> list[list[QARecord]]:
         if not path.exists():
             raise InputError(f"dataset file {path} does not exist")
         return [load_records(path)]
+    if path.suffix or "/" in dataset:
+        raise InputError(
+            f"dataset {dataset!r} is neither 'offline', a dataset name (e.g. hotpotqa) nor a "
+            f"{', '.join(DATA_SUFFIXES)} file"
+        )
     lengths = config.length or list(PAPER_LENGTHS)
     return [
         load_records(_named_file(dataset, length, config.data_dir), dataset=dataset) for length in lengths

@@ -97,9 +97,12 @@ def evaluate(config: EvalConfig, *, progress: bool = True) -> EvalOutcome:
         if units and config.ray_address is not None:
             from memocr.eval.ray_runner import run_on_ray
 
+            bar.start()
             run_on_ray(config, units, run_dir, lambda records: _finished(outcome, bar, records))
         elif units:
-            asyncio.run(_run_local(config, units, run_dir, lambda records: _finished(outcome, bar, records)))
+            asyncio.run(
+                _run_local(config, units, run_dir, bar, lambda records: _finished(outcome, bar, records))
+            )
     finally:
         bar.close()
     outcome.seconds = time.perf_counter() - started
@@ -115,10 +118,12 @@ async def _run_local(
     config: EvalConfig,
     units: list[WorkUnit],
     run_dir: RunDirectory,
+    bar: _ProgressBar,
     on_saved: Callable[[list[ResultRecord]], None],
 ) -> None:
     gate = asyncio.Semaphore(config.concurrency)
     async with QuestionRunner(config) as runner:
+        bar.start()  # once the model and renderer are up: a failure to load them is one clean line
 
         async def one(unit: WorkUnit) -> None:
             async with gate:
@@ -135,12 +140,17 @@ class _ProgressBar:
 
     def __init__(self, total: int, *, enabled: bool) -> None:
         self._bar = None
-        if enabled and total:
+        self._total = total
+        self._enabled = enabled
+
+    def start(self) -> None:
+        if self._bar is None and self._enabled and self._total:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc="eval", unit="question×mode", file=sys.stderr)
+            self._bar = tqdm(total=self._total, desc="eval", unit="question×mode", file=sys.stderr)
 
     def advance(self, records: list[ResultRecord]) -> None:
+        self.start()
         if self._bar is None:
             return
         scored = [record.sub_em for record in records if record.sub_em is not None]
