@@ -93,7 +93,8 @@ class OracleRecord:
     visual_tokens: int | None = None
     image_width: int | None = None
     image_height: int | None = None
-    answer_seconds: float | None = None
+    answer_seconds: float | None = None  # the whole answer turn (OCR included for the OCR reader)
+    ocr_seconds: float | None = None
     ocr_text: str | None = None
     error: str | None = None
 
@@ -104,7 +105,8 @@ class OracleRecord:
 
 def oracle_questions(drafts: Iterable, limit: int | None = None) -> list[OracleQuestion]:
     """One oracle question per distinct question of a run's drafts (or dataset records) that has
-    supporting facts, in first-seen order, at most ``limit``.
+    supporting facts, in first-seen order, at most ``limit`` (see `run_oracle`'s ``limit`` to keep
+    the filler pool of a larger set).
 
     Accepts `DraftRecord`s (``question``, ``golds``) and `QARecord`s (``input``, ``answers``, ``id``).
     """
@@ -266,9 +268,13 @@ async def run_oracle(
     settings: OracleSettings,
     path: Path,
     progress: Callable[[int], None] | None = None,
+    limit: int | None = None,
 ) -> list[OracleRecord]:
     """Answer every question × placement × budget not already in ``path``; returns the run's records
     (reused and new). ``progress(n)`` is called with the number of answers each step finished.
+
+    Filler is drawn from all ``questions``, but only the first ``limit`` are answered: a rerun with
+    another ``limit`` builds the same memories and reuses the answers it already has.
 
     A memory whose answering fails gets records with ``error`` set (retried by the next run) and the
     run goes on; an error that is the user's to fix (bad budget, settings that do not fit) stops it.
@@ -278,7 +284,7 @@ async def run_oracle(
     _repair_tail(path)
     done = {record.key: record for record in read_oracle(path) if record.error is None}
     results: list[OracleRecord] = []
-    for question, memories in oracle_memories(questions, settings):
+    for question, memories in oracle_memories(questions, settings)[:limit]:
         for placement in PLACEMENTS:
             memory = memories[placement]
 
@@ -369,6 +375,7 @@ def _scored(record: OracleRecord, answer: Any) -> OracleRecord:
         image_width=answer.image_width,
         image_height=answer.image_height,
         answer_seconds=answer.answer_seconds,
+        ocr_seconds=answer.ocr_seconds,
         ocr_text=answer.ocr_text,
     )
 

@@ -52,7 +52,7 @@ def split_regions(memory: str, *, bold_lines: bool = False) -> Regions:
     lines = memory.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     prose: list[str] = []  # consecutive non-code lines, searched for HTML headings as one block
     fence: str | None = None
-    previous_blank = True
+    block_start = True  # the line starts a block (after a blank line, a heading or a code fence)
     index = 0
     while index < len(lines):
         line = lines[index]
@@ -60,6 +60,7 @@ def split_regions(memory: str, *, bold_lines: bool = False) -> Regions:
             regions.detailed.append(line)
             if line.strip().startswith(fence) and not line.strip().strip(fence[0]):
                 fence = None
+                block_start = True
             index += 1
             continue
         opening = _FENCE.match(line)
@@ -69,7 +70,7 @@ def split_regions(memory: str, *, bold_lines: bool = False) -> Regions:
             regions.detailed.append(line)
             index += 1
             continue
-        if previous_blank and (line.startswith("    ") or line.startswith("\t")) and line.strip():
+        if block_start and (line.startswith("    ") or line.startswith("\t")) and line.strip():
             _flush(prose, regions)  # indented code block
             regions.detailed.append(line)
             index += 1
@@ -80,16 +81,16 @@ def split_regions(memory: str, *, bold_lines: bool = False) -> Regions:
             text = _ATX_CLOSING.sub("", atx.group(2) or "").strip()
             if text:
                 regions.crucial.append(text)
-            previous_blank = False
+            block_start = True
             index += 1
             continue
         following = lines[index + 1] if index + 1 < len(lines) else None
-        if line.strip() and previous_blank and following is not None and _SETEXT.match(following):
+        if line.strip() and block_start and following is not None and _SETEXT.match(following):
             # A block's first line underlined by === or ---: Python-Markdown makes it a heading
             # (under a paragraph's later line, --- is a rule and === stays text).
             _flush(prose, regions)
             regions.crucial.append(line.strip())
-            previous_blank = False
+            block_start = True
             index += 2
             continue
         bold = _BOLD_LINE.match(line) if bold_lines else None
@@ -98,7 +99,7 @@ def split_regions(memory: str, *, bold_lines: bool = False) -> Regions:
             regions.crucial.append(bold.group(2).strip())
         else:
             prose.append(line)
-        previous_blank = not line.strip()
+        block_start = not line.strip()
         index += 1
     _flush(prose, regions)
     regions.detailed = [line for line in regions.detailed if line.strip()]

@@ -33,8 +33,8 @@ OFFLINE_DEFAULT_N = 20
 
 @dataclass
 class AnalyzeConfig:
-    run_dir: Path = field(
-        default=Path(""), metadata={"help": "the run directory (as written by memocr eval)", "path": True}
+    run_dir: Path | None = field(
+        default=None, metadata={"help": "the run directory (as written by memocr eval)", "path": True}
     )
     out: Path | None = field(
         default=None, metadata={"help": "write the analysis here (default: RUN_DIR/analysis)", "path": True}
@@ -102,7 +102,7 @@ def analyze(config: AnalyzeConfig) -> int:
     from memocr.eval.results import DRAFTS_FILE, read_drafts
 
     run_dir = config.run_dir
-    if not str(run_dir):
+    if run_dir is None:
         raise InputError("no run directory given: memocr analyze RUN_DIR")
     if not run_dir.is_dir():
         raise InputError(f"run directory {run_dir} does not exist (or is not a directory)")
@@ -206,7 +206,7 @@ def oracle_source(drafts: list, config: AnalyzeConfig) -> tuple[list[OracleQuest
     from memocr.analysis.oracle import oracle_questions
 
     if not config.questions:
-        questions = oracle_questions(drafts, config.n)
+        questions = oracle_questions(drafts)
         where = "the run's drafts"
         if not questions:
             raise InputError(
@@ -217,7 +217,9 @@ def oracle_source(drafts: list, config: AnalyzeConfig) -> tuple[list[OracleQuest
     if config.questions == "offline":
         from memocr.data.offline import build_offline
 
-        n = config.n or OFFLINE_DEFAULT_N
+        # At least the default number of questions is built, so that the filler pool (and with it every
+        # memory and stored answer) stays the same whatever --n is up to that number.
+        n = max(config.n or OFFLINE_DEFAULT_N, OFFLINE_DEFAULT_N)
         records = build_offline(num_docs=OFFLINE_NUM_DOCS, n=n, seed=config.seed)
         where = f"the offline set (build_offline(num_docs={OFFLINE_NUM_DOCS}, n={n}, seed={config.seed}))"
     else:
@@ -225,7 +227,7 @@ def oracle_source(drafts: list, config: AnalyzeConfig) -> tuple[list[OracleQuest
 
         records = load_records(config.questions)
         where = str(config.questions)
-    questions = oracle_questions(records, config.n)
+    questions = oracle_questions(records)
     if not questions:
         raise InputError(f"no record in {where} has supporting facts to place")
     return questions, where
@@ -236,6 +238,8 @@ def _oracle(drafts: list, config: AnalyzeConfig, out: Path, written: list[Path])
     from memocr.analysis.plots import plot_oracle
 
     questions, where = oracle_source(drafts, config)
+    if config.n is not None:
+        where = f"{where}, the first {min(config.n, len(questions))} of {len(questions)}"
     settings = OracleSettings(
         budgets=list(config.budgets),
         filler_sentences=config.filler_sentences,
@@ -265,11 +269,11 @@ async def _answer(
 
     agent_settings = AgentSettings(mode="visual", seed=config.seed, render_profile=config.profile)
     model = load_model(config.model)
-    total = len(questions) * len(PLACEMENTS) * len(settings.budgets)
+    total = len(questions[: config.n]) * len(PLACEMENTS) * len(settings.budgets)
     async with model, AsyncRenderer(pages=1) as renderer:
         agent = MemoryAgent(model, agent_settings, renderer)
         with tqdm(total=total, desc="oracle", unit="answer", file=sys.stderr) as bar:
-            return await run_oracle(agent, questions, settings, path, progress=bar.update)
+            return await run_oracle(agent, questions, settings, path, progress=bar.update, limit=config.n)
 
 
 def write_oracle_csv(cells: list[OracleCell], path: Path) -> None:
