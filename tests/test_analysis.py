@@ -245,3 +245,17 @@ def test_bad_budgets_are_refused(tmp_path, capsys):
     run = fake_run(tmp_path)
     assert main(["analyze", str(run), "--budgets", "0"]) == 2
     assert "budgets" in capsys.readouterr().err
+
+
+def test_oracle_alone_on_the_offline_set_from_an_empty_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(memocr.models, "load_model", lambda spec, **o: ScriptedModel(lambda p, i: "no idea"))
+    run = tmp_path / "run"
+    run.mkdir()
+    assert main(["analyze", str(run), "--questions", "offline", "--n", "1", "--budgets", "16"]) == 0
+    lines = [json.loads(line) for line in (run / "analysis" / "oracle.jsonl").read_text().splitlines()]
+    assert [(line["placement"], line["budget"]) for line in lines] == [("heading", 16), ("body", 16)]
+    assert lines[0]["memory"] == "# " + lines[1]["memory"]
+    report = (run / "analysis" / "analysis.md").read_text()
+    assert "The run has no finished drafts yet." in report
+    assert "the first 1 of 20" in report and "Premise NOT shown" in report
+    assert not (run / "analysis" / "density.csv").exists()

@@ -49,10 +49,10 @@ class AnalyzeConfig:
         default=None,
         metadata={"help": f"at most this many oracle questions (default: all; {OFFLINE_DEFAULT_N} offline)"},
     )
-    questions: str = field(
-        default="",
+    questions: str | None = field(
+        default=None,
         metadata={
-            "help": "oracle questions: empty = the run's drafts; 'offline' = the built-in offline set; "
+            "help": "oracle questions (default: the run's drafts): 'offline' = the built-in offline set; "
             "or a dataset file (.jsonl/.json/.parquet) whose records have supporting_facts",
         },
     )
@@ -344,9 +344,11 @@ def oracle_section(
             "gold answer occurs in the reply (see docs/analysis.md)."
         )
     if seconds:
+        ocr = [r.ocr_seconds for r in answered if r.ocr_seconds is not None]
+        of_it = f", {sum(ocr) / len(ocr):.2f} s of it OCR" if ocr else ""
         lines.append(
-            f"{len(seconds)} answers, {sum(seconds) / len(seconds):.2f} s per answer on average "
-            "(OCR + text model)."
+            f"{len(seconds)} answers, {sum(seconds) / len(seconds):.2f} s per answer on average{of_it} "
+            "(the model's answer turn; rendering and fitting not included)."
         )
     if failed:
         lines.append(f"{failed} answers failed (the `error` field of oracle.jsonl); rerun to retry them.")
