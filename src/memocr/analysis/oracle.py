@@ -18,6 +18,7 @@ placement, budget, model and memory text (by hash) are the same as the run's.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -287,14 +288,9 @@ async def run_oracle(
     for question, memories in oracle_memories(questions, settings)[:limit]:
         for placement in PLACEMENTS:
             memory = memories[placement]
-
-            def base(
-                budget: int,
-                question: OracleQuestion = question,
-                placement: str = placement,
-                memory: str = memory,
-            ) -> OracleRecord:
-                return _blank_record(question, placement, budget, agent.model.name, memory)
+            base = functools.partial(
+                _blank_record, question, placement, model=agent.model.name, memory=memory
+            )
 
             missing = []
             for budget in settings.budgets:
@@ -343,7 +339,7 @@ def oracle_correct(response: str, golds: Sequence[str]) -> float:
 
 
 def _blank_record(
-    question: OracleQuestion, placement: str, budget: int, model: str, memory: str
+    question: OracleQuestion, placement: str, budget: int, *, model: str, memory: str
 ) -> OracleRecord:
     return OracleRecord(
         question_id=question.question_id,
