@@ -22,6 +22,7 @@ from pathlib import Path
 
 import memocr.models
 from memocr.eval.config import EvalConfig
+from memocr.eval.run_dir import RunDirectory
 from memocr.eval.runner import evaluate
 from memocr.models.base import ChatModel, Completion, Usage
 from memocr.render import AsyncRenderer
@@ -85,7 +86,17 @@ def _start_fake_server() -> tuple[subprocess.Popen, str]:
     return process, process.stdout.readline().strip()
 
 
-def pipeline_questions_per_second(questions: int, concurrency: int) -> float:
+def pipeline_questions_per_second(questions: int, concurrency: int) -> tuple[float, float]:
+    """(questions/s over the whole call, start-up included; questions/s once the first is saved)."""
+    saved_at: list[float] = []
+    save = RunDirectory.save
+
+    def timed_save(self, *args):
+        records = save(self, *args)
+        saved_at.append(time.perf_counter())
+        return records
+
+    RunDirectory.save = timed_save
     process, spec = _start_fake_server()
     try:
         with tempfile.TemporaryDirectory() as out:
@@ -99,7 +110,8 @@ def pipeline_questions_per_second(questions: int, concurrency: int) -> float:
         assert len(outcome.records) == questions and not outcome.failures, outcome.failures[:1]
     finally:
         process.kill()
-    return questions / seconds
+        RunDirectory.save = save
+    return questions / seconds, (questions - 1) / (saved_at[-1] - saved_at[0])
 
 
 async def renders_per_second(renders: int, concurrency: int) -> float:
@@ -129,10 +141,13 @@ def main() -> None:
         f"({args.questions} questions x 4 budgets, text mode, instant model; target <= 50 ms)"
     )
     renders = asyncio.run(renders_per_second(args.visual_questions, args.concurrency))
-    pipeline = pipeline_questions_per_second(args.visual_questions, args.concurrency)
-    print(f"in-process renderer: {renders:.1f} renders/s at concurrency {args.concurrency}")
-    print(f"eval pipeline (fake server, visual, 1 budget): {pipeline:.1f} questions/s")
-    print(f"ratio: {pipeline / renders:.2f} (target >= 0.80)")
+    whole, steady = pipeline_questions_per_second(args.visual_questions, args.concurrency)
+    print(f"in-process renderer: {renders:.1f} renders/s at concurrency {args.concurrency} (warm)")
+    print(
+        f"eval pipeline (fake server, visual, 1 budget): {steady:.1f} questions/s once running, "
+        f"{whole:.1f} questions/s counting start-up (model, Chromium, dataset)"
+    )
+    print(f"ratio: {steady / renders:.2f} once running, {whole / renders:.2f} with start-up (target >= 0.80)")
 
 
 if __name__ == "__main__":

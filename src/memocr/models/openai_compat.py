@@ -17,9 +17,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import io
 import os
 import re
+import ssl
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -58,10 +61,17 @@ SERVER_CONTEXT = re.compile(r"maximum (?:context|model) length (?:is|of) (\d+)")
 SERVER_PROMPT = re.compile(r"(\d+) input tokens|\((\d+) in the messages|prompt \(length (\d+)\)")
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every client: building one costs milliseconds of CPU, and a client is
+    opened per burst of requests (see `OpenAICompat._session`)."""
+    return httpx.create_ssl_context()
+
+
 def png_data_url(image: Image.Image) -> str:
-    """`image` as a lossless PNG data URL, same pixel size."""
+    """`image` as a lossless PNG data URL, same pixel size (fast compression: it is decoded at once)."""
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -111,7 +121,9 @@ class ServerTokenizer:
     ):
         self._root = server_root(base_url)
         self._model = model
-        self._client = httpx.Client(base_url=self._root, headers=headers, auth=auth, timeout=timeout)
+        self._client = httpx.Client(
+            base_url=self._root, headers=headers, auth=auth, timeout=timeout, verify=_tls()
+        )
 
     def encode(self, text: str) -> list[int]:
         body = {"model": self._model, "prompt": text, "add_special_tokens": False}
@@ -183,6 +195,7 @@ class OpenAICompat(ChatModel):
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._tokenizer_option = tokenizer
         self._tokenizer: Tokenizer | None = None
+        self._tokenizer_lock = threading.Lock()
         self._context_length: int | None = context_length or None
         self._asked_server = bool(context_length)
         # httpx connections and asyncio semaphores belong to one event loop (see `_session`).
@@ -190,6 +203,10 @@ class OpenAICompat(ChatModel):
 
     @property
     def tokenizer(self) -> Tokenizer:
+        with self._tokenizer_lock:  # questions plan in threads at once: build it only once
+            return self._build_tokenizer()
+
+    def _build_tokenizer(self) -> Tokenizer:
         if self._tokenizer is None:
             option = self._tokenizer_option
             if option is None:
@@ -213,6 +230,7 @@ class OpenAICompat(ChatModel):
             try:
                 response = httpx.get(
                     f"{self.base_url}/models",
+                    verify=_tls(),
                     headers=self._headers,
                     auth=self._auth,
                     timeout=METADATA_TIMEOUT_SECONDS,
@@ -237,6 +255,7 @@ class OpenAICompat(ChatModel):
                 auth=self._auth,
                 timeout=self.timeout,
                 limits=httpx.Limits(max_connections=self.max_concurrency),
+                verify=_tls(),
             )
             session = self._sessions[loop] = _LoopSession(client, asyncio.Semaphore(self.max_concurrency))
         session.users += 1
