@@ -253,6 +253,12 @@ def test_premise_not_shown_is_said_plainly():
     verdict = premise(cells)
     assert not verdict.shown
     assert verdict.sentence.startswith("Premise NOT shown") and "16: +5.0" in verdict.sentence
+    mixed = premise([*cells[:2], cell("heading", 64, 30), *cells[2:], cell("body", 64, 90)])
+    assert mixed.shown is False and mixed.contrary == [64]
+    cells[3] = cell("body", 16, 0)
+    mixed = premise([*cells, cell("heading", 64, 30), cell("body", 64, 90)])
+    assert mixed.shown and mixed.contrary == [64] and mixed.gaps[16] == 40.0
+    assert mixed.sentence.endswith("Against it: body text is ahead at 64 tokens (-60.0 points).")
     assert not premise([c for c in cells if c.budget == 1024]).shown
     assert "not tested" in premise([c for c in cells if c.budget == 1024]).sentence
 

@@ -448,18 +448,20 @@ class Premise:
     shown: bool
     small_budgets: list[int]
     gaps: dict[int, float]  # heading − body accuracy, in points, per budget
+    contrary: list[int]  # small budgets where body placement is ahead by the margin or more
     sentence: str
 
 
 def premise(cells: Sequence[OracleCell], small_budget: int = 64) -> Premise:
     """Whether the run shows the premise: at some budget of at most ``small_budget`` tokens, evidence
     in a heading is answered at least `PREMISE_MARGIN` points more often than the same evidence in
-    body text."""
+    body text. Small budgets where the body placement is ahead by as much are named in the sentence."""
     accuracy = {(c.placement, c.budget): c.accuracy for c in cells if c.n}
     budgets = sorted({c.budget for c in cells if c.n}, reverse=True)
     gaps = {b: accuracy[("heading", b)] - accuracy[("body", b)] for b in budgets}
     small = [b for b in budgets if b <= small_budget]
     winners = [b for b in small if gaps[b] >= PREMISE_MARGIN]
+    contrary = [b for b in small if gaps[b] <= -PREMISE_MARGIN]
     if not budgets:
         sentence = "No oracle answers were recorded, so the premise was not tested."
     elif not small:
@@ -467,6 +469,9 @@ def premise(cells: Sequence[OracleCell], small_budget: int = 64) -> Premise:
     elif winners:
         listed = ", ".join(f"{b} tokens (+{gaps[b]:.1f} points)" for b in winners)
         sentence = f"Premise shown: evidence in a heading beats the same evidence in body text at {listed}."
+        if contrary:
+            against = ", ".join(f"{b} tokens ({gaps[b]:+.1f} points)" for b in contrary)
+            sentence += f" Against it: body text is ahead at {against}."
     else:
         listed = ", ".join(f"{b}: {gaps[b]:+.1f}" for b in small)
         sentence = (
@@ -474,4 +479,4 @@ def premise(cells: Sequence[OracleCell], small_budget: int = 64) -> Premise:
             f"{small_budget} tokens does heading placement beat body placement by {PREMISE_MARGIN:.0f} "
             f"points or more (heading minus body, in points: {listed})."
         )
-    return Premise(shown=bool(winners), small_budgets=small, gaps=gaps, sentence=sentence)
+    return Premise(shown=bool(winners), small_budgets=small, gaps=gaps, contrary=contrary, sentence=sentence)

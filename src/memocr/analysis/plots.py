@@ -67,7 +67,8 @@ def plot_density(rows: Sequence[DensityRow], path: Path) -> None:
 
 
 def plot_oracle(cells: Sequence[OracleCell], path: Path, title: str = "") -> None:
-    """Accuracy (sub-EM) against budget, one line per placement, log2 budget axis (largest left)."""
+    """Accuracy against budget, one line per placement, log2 budget axis (largest left); for OCR
+    readers also, dotted, the share of answers whose gold was in the OCR text."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(5.5, 4))
     budgets = sorted({cell.budget for cell in cells})
@@ -77,6 +78,18 @@ def plot_oracle(cells: Sequence[OracleCell], path: Path, title: str = "") -> Non
             continue
         colour, marker, label = PLACEMENT_STYLE[placement]
         axis.plot([b for b, _ in points], [a for _, a in points], color=colour, marker=marker, label=label)
+        legible = sorted(
+            (c.budget, c.legible) for c in cells if c.placement == placement and c.n and c.legible is not None
+        )
+        if legible:  # OCR readers: was the answer in the text read from the image?
+            axis.plot(
+                [b for b, _ in legible],
+                [v for _, v in legible],
+                color=colour,
+                linestyle=":",
+                alpha=0.7,
+                label=f"answer legible to OCR ({placement})",
+            )
     axis.set_xscale("log", base=2)
     axis.set_xticks(budgets, [str(b) for b in budgets])
     axis.invert_xaxis()
@@ -86,7 +99,7 @@ def plot_oracle(cells: Sequence[OracleCell], path: Path, title: str = "") -> Non
     n = max((cell.n for cell in cells), default=0)
     axis.set_title(title or f"Oracle: heading vs body placement (n={n})")
     axis.grid(alpha=0.3)
-    axis.legend(loc="lower left")
+    axis.legend(loc="lower left", fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
