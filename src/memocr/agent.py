@@ -150,7 +150,7 @@ class MemoryAgent:
     ) -> None:
         self.model = model
         self.settings = settings or AgentSettings()
-        self.mode = MODES[self.settings.mode]
+        self.mode = _with_model_prompts(MODES[self.settings.mode], model)
         if self.mode.input_format is not None and renderer is None:
             raise InputError(f"mode {self.mode.name!r} reads the memory as an image and needs a renderer")
         self.renderer = renderer
@@ -187,9 +187,13 @@ class MemoryAgent:
         )
 
     def _template_tokens(self, template: PromptTemplate) -> int:
+        """Tokens of `template` with empty fields, plus the model's system message if it has one."""
         if template.id not in self._prompt_tokens:
             empty = template.format(question="", chunk="", memory=INITIAL_MEMORY)
-            self._prompt_tokens[template.id] = len(self.model.tokenizer.encode(empty))
+            system = self.model.system_prompt
+            tokens = len(self.model.tokenizer.encode(empty))
+            tokens += len(self.model.tokenizer.encode(system.text)) if system is not None else 0
+            self._prompt_tokens[template.id] = tokens
         return self._prompt_tokens[template.id]
 
     async def answer(
@@ -333,7 +337,7 @@ class MemoryAgent:
             question=question.question,
             mode=self.mode.name,
             model=self.model.name,
-            prompts={"draft": self.mode.draft_prompt.id, "answer": self.mode.answer_prompt.id},
+            prompts=self._prompt_ids(),
             chunk_tokens=plan.chunk_tokens if plan else (self.settings.chunk_tokens or 0),
             document_tokens=run.document_tokens,
             steps=run.steps,
@@ -352,6 +356,12 @@ class MemoryAgent:
             settings=_recorded_settings(self.settings, plan, question.seed),
             chunks_total=run.chunks_total,
         )
+
+    def _prompt_ids(self) -> dict[str, str]:
+        ids = {"draft": self.mode.draft_prompt.id, "answer": self.mode.answer_prompt.id}
+        if self.model.system_prompt is not None:
+            ids["system"] = self.model.system_prompt.id
+        return ids
 
     async def answer_many(
         self,
@@ -416,8 +426,11 @@ class MemoryAgent:
         )
 
     async def _chat(self, *parts: dict, max_tokens: int, seed: int | None) -> Completion:
+        messages: list[dict[str, Any]] = [{"role": "user", "content": list(parts)}]
+        if self.model.system_prompt is not None:
+            messages.insert(0, {"role": "system", "content": self.model.system_prompt.text})
         return await self.model.chat(
-            [{"role": "user", "content": list(parts)}],
+            messages,
             max_tokens=max_tokens,
             temperature=self.settings.temperature,
             top_p=self.settings.top_p,
@@ -463,6 +476,16 @@ class MemoryAgent:
             seed=seed,
         )
         return _budget_answer(budget, completion, memory_tokens=shown_tokens)
+
+
+def _with_model_prompts(mode: Mode, model: ChatModel) -> Mode:
+    """`mode` with the prompt templates `model` suggests instead of the standard ones, if any."""
+    suggested = model.suggested_prompts
+    return dataclasses.replace(
+        mode,
+        draft_prompt=suggested.get(mode.draft_prompt.name, mode.draft_prompt),
+        answer_prompt=suggested.get(mode.answer_prompt.name, mode.answer_prompt),
+    )
 
 
 def _raised(trace: Trace, error: Exception | None) -> Trace:

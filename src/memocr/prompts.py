@@ -95,3 +95,77 @@ ANSWER_FROM_TEXT = PromptTemplate(
 )
 
 INITIAL_MEMORY = "No previous memory"
+
+# Variants for small models (the embedded tiers, see memocr.models.embedded; a model suggests them
+# through `ChatModel.suggested_prompts`). Same turns, same blocks, same output format; what changes is
+# that the instructions are blunter. Given the general wording, a 1.5B model copies whole documents into
+# the memory, and it answers with a bare name where the scorer looks for \boxed{}.
+_BRIEF_NOTES = (
+    "Write short notes, not a copy of the article. Keep only the facts about the names in the problem "
+    "and about whatever the problem leads to through them (if it asks about the founder of a firm, keep "
+    "who founded it and then what the article says about that person). Leave out everything else. "
+)
+
+DRAFT_MARKDOWN_LAYOUT_BRIEF = PromptTemplate(
+    "draft-markdown-layout-brief",
+    1,
+    f"{_DRAFT_OPENING}\n\n{_DRAFT_BLOCKS}\n\n"
+    f"Write the updated memory in Markdown. {_BRIEF_NOTES}You will see the memory later only as a "
+    "picture, possibly shrunk a lot, so put the fact that answers the problem, or the most useful fact so "
+    "far, in a heading at the top, and make names, places and years bold. Write each fact once.\n\n"
+    "The updated memory, in Markdown:",
+)
+
+DRAFT_TEXT_BRIEF = PromptTemplate(
+    "draft-text-brief",
+    1,
+    f"{_DRAFT_OPENING}\n\n"
+    "<problem>\n{question}\n</problem>\n\n<memory>\n{memory}\n</memory>\n\n<section>\n{chunk}\n</section>\n\n"
+    f"{_BRIEF_NOTES}Write plain sentences, each fact once.\n\n"
+    "Updated memory:",
+)
+
+_BRIEF_ANSWER = (
+    "Reply with the answer alone, a short name, place or number taken from the memory, inside "
+    "\\boxed{{}}, for example \\boxed{{Paris}}."
+)
+
+ANSWER_FROM_IMAGE_BRIEF = PromptTemplate(
+    "answer-image-brief",
+    1,
+    "You are given a problem and, in the attached image, your memory of a long article. Answer the "
+    f"problem using only the memory. {_BRIEF_ANSWER}\n\n"
+    "<problem>\n{question}\n</problem>\n\n"
+    "Your answer:",
+)
+
+ANSWER_FROM_TEXT_BRIEF = PromptTemplate(
+    "answer-text-brief",
+    1,
+    "You are given a problem and your memory of a long article. Answer the problem using only the "
+    f"memory. {_BRIEF_ANSWER}\n\n"
+    "<problem>\n{question}\n</problem>\n\n<memory>\n{memory}\n</memory>\n\n"
+    "Your answer:",
+)
+
+# Standard template name -> its small-model variant.
+BRIEF_PROMPTS = {
+    template.name: brief
+    for template, brief in [
+        (DRAFT_MARKDOWN_LAYOUT, DRAFT_MARKDOWN_LAYOUT_BRIEF),
+        (DRAFT_TEXT, DRAFT_TEXT_BRIEF),
+        (ANSWER_FROM_IMAGE, ANSWER_FROM_IMAGE_BRIEF),
+        (ANSWER_FROM_TEXT, ANSWER_FROM_TEXT_BRIEF),
+    ]
+}
+
+# A system message for small embedded models (see memocr.models.embedded), sent before every drafting
+# and answer turn. Small models otherwise fill a memory with facts they know or invent (a 1.5B model
+# "remembered" a town the document never names) and repeat one paragraph until the token cap.
+SYSTEM_SOURCE_ONLY = PromptTemplate(
+    "system-source-only",
+    1,
+    "You are a careful reader. Use only the text given to you in this conversation: the problem, the "
+    "article section and the memory. Never add facts from your own knowledge and never invent names, "
+    "places, dates or numbers. Write each fact once: do not repeat a sentence or a paragraph.",
+)

@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 from PIL import Image
 
 from memocr.errors import ContextLengthError, ModelError
+from memocr.prompts import PromptTemplate
 
 # {"role": "system" | "user" | "assistant", "content": str | list[part]}; a part is
 # {"type": "text", "text": str} or {"type": "image", "image": PIL.Image.Image}.
@@ -80,6 +81,12 @@ class ChatModel(ABC):
     # Agent settings (AgentSettings field names) that suit this model better than the paper's, e.g.
     # short memories for a tiny model; the agent takes them where the user set nothing.
     suggested_settings: Mapping[str, int] = MappingProxyType({})
+    # Prompt templates that suit this model better than the standard ones: standard template name ->
+    # the variant to send instead (e.g. `memocr.prompts.BRIEF_PROMPTS` for small models).
+    suggested_prompts: Mapping[str, PromptTemplate] = MappingProxyType({})
+    # A system message that suits this model (e.g. small embedded models told to use only the given
+    # text); the agent sends it before every turn and records its id in the trace. None: no system message.
+    system_prompt: PromptTemplate | None = None
     # Whether an image's visual tokens take room in the context (a VLM); readers that turn images into
     # text fit that text to the context themselves.
     image_tokens_in_context: bool = True
