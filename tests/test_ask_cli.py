@@ -1,4 +1,4 @@
-"""`memocr ask` end to end: the embedded default, a tiny Qwen2.5-VL through transformers, bad input."""
+"""`memocr ask` end to end: the embedded tiers, a tiny Qwen2.5-VL through transformers, bad input."""
 
 from __future__ import annotations
 
@@ -47,10 +47,10 @@ def read_trace(trace_dir: Path) -> dict:
     return json.loads(line)
 
 
-def test_embedded_default_answers_at_every_budget_and_writes_the_trace(document, tmp_path):
+def test_tiny_embedded_tier_answers_at_every_budget_and_writes_the_trace(document, tmp_path):
     budgets = ["1024", "256", "64", "16"]
     result = ask(
-        "--doc", str(document), "--question", QUESTION, "--chunk-tokens", "300",
+        "--doc", str(document), "--question", QUESTION, "--model", "embedded:tiny", "--chunk-tokens", "300",
         "--max-memory-tokens", "96", "--max-answer-tokens", "32",
         *[arg for b in budgets for arg in ("--budget", b)], "--trace-dir", str(tmp_path),
     )  # fmt: skip
@@ -58,7 +58,7 @@ def test_embedded_default_answers_at_every_budget_and_writes_the_trace(document,
     for budget in budgets:
         assert f"budget {int(budget):>5}:" in result.stdout
     trace = read_trace(tmp_path)
-    assert trace["model"] == "embedded" and trace["mode"] == "visual"
+    assert trace["model"] == "embedded:tiny" and trace["mode"] == "visual"
     assert len(trace["steps"]) >= 3
     assert [a["budget"] for a in trace["answers"]] == [1024, 256, 64, 16]
     for answer in trace["answers"]:
@@ -68,6 +68,27 @@ def test_embedded_default_answers_at_every_budget_and_writes_the_trace(document,
     assert (tmp_path / trace["render"]["image_path"]).is_file()
     assert (tmp_path / trace["question_id"] / "memory.md").read_text() == trace["final_memory"]
     assert trace["question_id"].startswith("ask-")
+
+
+@pytest.mark.slow
+def test_default_embedded_tier_answers_a_two_hop_question_from_the_image(document, tmp_path):
+    """The quality tier (Qwen2.5-Coder-1.5B, joined from its chunk wheels on first use) with the
+    settings and prompts it suggests: the answer needs a fact from the start of the document and one
+    from the end, read back by OCR from the rendered memory."""
+    result = ask(
+        "--doc", str(document), "--question", "In which town was the designer of the library born?",
+        "--budget", "1024", "--trace-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    trace = read_trace(tmp_path)
+    assert trace["model"] == "embedded"
+    assert trace["prompts"] == {
+        "draft": "draft-markdown-layout-brief@v1",
+        "answer": "answer-image-brief@v1",
+        "system": "system-source-only@v1",
+    }
+    (answer,) = trace["answers"]
+    assert answer["answer"] == "Kestrel Ford", (trace["final_memory"], answer["response"])
 
 
 def test_tiny_qwen2_5_vl_through_transformers_counts_its_image_tokens(document, tiny_vlm, tmp_path):

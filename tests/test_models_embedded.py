@@ -1,4 +1,5 @@
-"""The embedded default: SmolLM2 on llama.cpp, and the OCR reader that stands in for a VLM."""
+"""The embedded tiers (SmolLM2 here, for speed; the quality tier has its own slow test) on llama.cpp,
+and the OCR reader that stands in for a VLM."""
 
 from __future__ import annotations
 
@@ -20,17 +21,17 @@ FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 
 @pytest.fixture(scope="module")
 def embedded() -> OcrReader:
-    """The embedded default on one thread: llama.cpp's decode collapses when its threads share the
+    """The tiny embedded tier on one thread: llama.cpp's decode collapses when its threads share the
     cores with other busy processes (as on a shared test machine); one thread stays steady."""
-    model = load_model("embedded?n_threads=1")
+    model = load_model("embedded:tiny?n_threads=1")
     yield model
     asyncio.run(model.aclose())
 
 
 @pytest.fixture(scope="module")
 def small() -> OcrReader:
-    """The embedded default with a 256-token context."""
-    model = load_model("embedded?n_ctx=256&n_threads=1")
+    """The tiny embedded tier with a 256-token context."""
+    model = load_model("embedded:tiny?n_ctx=256&n_threads=1")
     yield model
     asyncio.run(model.aclose())
 
@@ -93,10 +94,10 @@ class RecordingModel(ChatModel):
         )
 
 
-def test_embedded_is_smollm2_behind_the_ocr_reader(embedded):
+def test_tiny_tier_is_smollm2_behind_the_ocr_reader(embedded):
     assert isinstance(embedded, OcrReader)
     assert isinstance(embedded.text_model, LlamaCpp)
-    assert embedded.name == "embedded?n_threads=1"
+    assert embedded.name == "embedded:tiny?n_threads=1"
     assert embedded_gguf_path().name == "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 

