@@ -85,6 +85,21 @@ class AgentSettings:
         if self.mode != "text":
             get_profile(self.render_profile)
 
+    @classmethod
+    def from_config(cls, config: Any, mode: str | None = None) -> AgentSettings:
+        """The settings a command's config names (same field names; its ``profile`` is the render
+        profile); ``mode`` overrides the config's own."""
+        return cls(
+            mode=mode or config.mode,
+            chunk_tokens=config.chunk_tokens,
+            max_memory_tokens=config.max_memory_tokens,
+            max_answer_tokens=config.max_answer_tokens,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            seed=config.seed,
+            render_profile=config.profile,
+        )
+
 
 @dataclass
 class Question:

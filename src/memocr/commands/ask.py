@@ -84,16 +84,7 @@ class AskConfig:
     def agent_settings(self) -> AgentSettings:
         from memocr.agent import AgentSettings
 
-        return AgentSettings(
-            mode=self.mode,
-            chunk_tokens=self.chunk_tokens,
-            max_memory_tokens=self.max_memory_tokens,
-            max_answer_tokens=self.max_answer_tokens,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            seed=self.seed,
-            render_profile=self.profile,
-        )
+        return AgentSettings.from_config(self)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

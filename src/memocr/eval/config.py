@@ -129,16 +129,7 @@ class EvalConfig:
     def agent_settings(self, mode: str) -> AgentSettings:
         from memocr.agent import AgentSettings
 
-        return AgentSettings(
-            mode=mode,  # type: ignore[arg-type]
-            chunk_tokens=self.chunk_tokens,
-            max_memory_tokens=self.max_memory_tokens,
-            max_answer_tokens=self.max_answer_tokens,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            seed=self.seed,
-            render_profile=self.profile,
-        )
+        return AgentSettings.from_config(self, mode)
 
     def question_seed(self, question_id: str) -> int:
         """The sampling seed of one question: stable across runs, machines and Ray workers."""
