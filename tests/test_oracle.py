@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from memocr.agent import AgentSettings, MemoryAgent
+from memocr.agent import MODES, AgentSettings, MemoryAgent
 from memocr.analysis.oracle import (
     NEUTRAL_FILLER,
     OracleQuestion,
@@ -279,3 +279,16 @@ def test_a_larger_limit_reuses_the_answers_of_a_smaller_one(tmp_path):
     records = asyncio.run(go(second, None))
     assert {r.question_id for r in records} == {"q1", "q2"}
     assert len(second.calls) == 2 and all("Neibonstead" in call["prompt"] for call in second.calls)
+
+
+def test_records_name_the_reader_and_prompt_and_a_new_prompt_is_answered_anew(tmp_path):
+    path = tmp_path / "oracle.jsonl"
+    records = asyncio.run(run_with(ScriptedModel(lambda p, i: "\\boxed{x}"), path, qs=questions()[:1]))
+    assert {r.reader for r in records} == {"scripted"}
+    assert {r.answer_prompt for r in records} == {MODES["visual"].answer_prompt.id}
+    # The same spec string with another answer prompt (e.g. a model that now suggests one) is not reused.
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps({**line, "answer_prompt": "old"}) + "\n" for line in lines))
+    again = ScriptedModel(lambda p, i: "\\boxed{x}")
+    asyncio.run(run_with(again, path, qs=questions()[:1]))
+    assert len(again.calls) == 6

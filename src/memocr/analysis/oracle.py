@@ -12,7 +12,8 @@ experiment as region-wise robustness (§5.7 of our method notes).
 
 Records go to a JSON-lines file, one per question × placement × budget, appended and flushed as each
 memory is answered, so a stopped run resumes where it stopped: a record is reused when its question,
-placement, budget, model and memory text (by hash) are the same as the run's.
+placement, budget, model (spec, OCR reader's text model, answer prompt) and memory text (by hash)
+are the same as the run's.
 """
 
 from __future__ import annotations
@@ -82,6 +83,10 @@ class OracleRecord:
     model: str
     memory_sha: str
     memory: str
+    # What answered, beyond the spec string (whose meaning can change, e.g. "embedded" naming a new
+    # tier): the OCR reader's text model and the answer prompt the agent chose for the model.
+    reader: str = ""
+    answer_prompt: str = ""
     response: str = ""
     answer: str | None = None  # the answer the reply commits to (\\boxed{} or "the answer is"), if any
     correct: float | None = None  # the oracle's accuracy (see `oracle_correct`)
@@ -100,8 +105,16 @@ class OracleRecord:
     error: str | None = None
 
     @property
-    def key(self) -> tuple[str, str, int, str, str]:
-        return (self.question_id, self.placement, self.budget, self.model, self.memory_sha)
+    def key(self) -> tuple[str, ...]:
+        return (
+            self.question_id,
+            self.placement,
+            str(self.budget),
+            self.model,
+            self.reader,
+            self.answer_prompt,
+            self.memory_sha,
+        )
 
 
 def oracle_questions(drafts: Iterable, limit: int | None = None) -> list[OracleQuestion]:
@@ -282,6 +295,8 @@ async def run_oracle(
     """
     from memocr.agent import Question, QuestionFailed
 
+    text_model = getattr(agent.model, "text_model", None)  # the OCR reader's text model
+    reader = text_model.name if text_model is not None else agent.model.name
     _repair_tail(path)
     done = {record.key: record for record in read_oracle(path) if record.error is None}
     results: list[OracleRecord] = []
@@ -289,7 +304,13 @@ async def run_oracle(
         for placement in PLACEMENTS:
             memory = memories[placement]
             base = functools.partial(
-                _blank_record, question, placement, model=agent.model.name, memory=memory
+                _blank_record,
+                question,
+                placement,
+                model=agent.model.name,
+                reader=reader,
+                answer_prompt=agent.mode.answer_prompt.id,
+                memory=memory,
             )
 
             missing = []
@@ -339,9 +360,18 @@ def oracle_correct(response: str, golds: Sequence[str]) -> float:
 
 
 def _blank_record(
-    question: OracleQuestion, placement: str, budget: int, *, model: str, memory: str
+    question: OracleQuestion,
+    placement: str,
+    budget: int,
+    *,
+    model: str,
+    reader: str,
+    answer_prompt: str,
+    memory: str,
 ) -> OracleRecord:
     return OracleRecord(
+        reader=reader,
+        answer_prompt=answer_prompt,
         question_id=question.question_id,
         placement=placement,
         budget=budget,
