@@ -19,7 +19,7 @@ def load(name: str) -> EvalConfig:
 
 def test_main_job_config_is_the_offline_set_in_both_modes_at_the_paper_budgets():
     config = load("offline-eval.yaml")
-    assert config.dataset == ["offline"] and config.model == "embedded"
+    assert config.dataset == ["offline"] and config.model == "embedded" and config.n == 3
     assert config.mode == ["visual", "text"] and config.budget == [1024, 256, 64, 16]
     assert config.out == (EXAMPLES.parent / "runs" / "offline")
 
