@@ -264,3 +264,13 @@ def test_bad_input_is_one_line_naming_it_and_exit_2(tmp_path, capsys, content, f
     assert main(argv + flags) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_bare_command_is_the_main_job_sized_run_and_overlaps_only_server_requests():
+    from memocr.eval.questions import load_questions
+
+    questions = load_questions(EvalConfig())
+    assert [(q.dataset, q.num_docs) for q in questions] == [("offline", 20)] * 3
+    assert EvalConfig().in_flight == 1  # the embedded model answers one request at a time
+    assert EvalConfig(model="openai://127.0.0.1:8000/v1?model=m").in_flight == 8
+    assert EvalConfig(model="openai://127.0.0.1:8000/v1?model=m", concurrency=2).in_flight == 2

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 ModeChoice = Literal["visual", "text", "visual-plain", "visual-html"]
 
+SERVER_IN_FLIGHT = 8
+
 # Settings that change what a finished record says; a run directory keeps the values it started with.
 ANSWER_SETTINGS = (
     "model",
@@ -96,7 +98,13 @@ class EvalConfig:
         metadata={"help": "paper = the released scripts' extraction and normalisation; lenient = see docs"},
     )
     profile: Literal["full", "memocr-v1"] = field(default="full", metadata={"help": "render profile"})
-    concurrency: int = field(default=4, metadata={"help": "questions in flight at once"})
+    concurrency: int | None = field(
+        default=None,
+        metadata={
+            "help": "questions in flight at once (default: 8 for a server model; 1 for a model in this "
+            "process, which answers one request at a time)"
+        },
+    )
     out: Path = field(
         default=Path("runs/eval"),
         metadata={"help": "run directory; running again with the same one resumes", "path": True},
@@ -130,6 +138,15 @@ class EvalConfig:
         from memocr.agent import AgentSettings
 
         return AgentSettings.from_config(self, mode)
+
+    @property
+    def in_flight(self) -> int:
+        """Questions run at once: the setting, else what the model's backend can usefully overlap."""
+        if self.concurrency is not None:
+            return self.concurrency
+        from memocr.models import parse_spec
+
+        return SERVER_IN_FLIGHT if parse_spec(self.model).backend == "openai" else 1
 
     def question_seed(self, question_id: str) -> int:
         """The sampling seed of one question: stable across runs, machines and Ray workers."""

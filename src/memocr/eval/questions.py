@@ -9,7 +9,8 @@ from memocr.errors import InputError
 from memocr.eval.config import EvalConfig
 
 PAPER_LENGTHS = (50, 200, 800)  # documents: ≈10K / 30K / 100K tokens
-OFFLINE_QUESTIONS = 32  # questions per length of the generated set when --n is not given
+# The generated set without --length / --n: its shortest contexts, 3 questions (the README's main job).
+OFFLINE_QUESTIONS = 3
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
 
 
@@ -36,7 +37,7 @@ def _dataset_records(dataset: str, config: EvalConfig) -> list[list[QARecord]]:
     if dataset == "offline":
         from memocr.data.offline import OFFLINE_LENGTHS, build_offline
 
-        lengths = config.length or list(OFFLINE_LENGTHS)
+        lengths = config.length or [min(OFFLINE_LENGTHS)]
         return [build_offline(num_docs=length, n=config.n or OFFLINE_QUESTIONS) for length in lengths]
     path = Path(dataset)
     if path.suffix in DATA_SUFFIXES:

@@ -68,7 +68,7 @@ def run_on_ray(
         count = config.ray_workers or max(
             1, int(ray.cluster_resources().get("CPU", os.cpu_count() or 1)) // 2
         )
-        actor = ray.remote(num_cpus=0)(_Worker).options(max_concurrency=config.concurrency)
+        actor = ray.remote(num_cpus=0)(_Worker).options(max_concurrency=config.in_flight)
         workers = [actor.remote(config) for _ in range(min(count, len(units)))]
         queue = deque(units)
         in_flight: dict = {}
@@ -78,7 +78,7 @@ def run_on_ray(
             in_flight[worker.run.remote(unit)] = (unit, worker)
 
         for worker in workers:
-            for _ in range(config.concurrency):
+            for _ in range(config.in_flight):
                 if queue:
                     submit(worker)
         while in_flight:

@@ -34,7 +34,7 @@ class QuestionRunner:
         if any(mode != "text" for mode in config.mode):
             from memocr.render import AsyncRenderer
 
-            self.renderer = AsyncRenderer(pages=pages or min(config.concurrency, 4))
+            self.renderer = AsyncRenderer(pages=pages or min(config.in_flight, 4))
         self.agents = {
             mode: MemoryAgent(self.model, config.agent_settings(mode), self.renderer) for mode in config.mode
         }
@@ -121,7 +121,7 @@ async def _run_local(
     bar: _ProgressBar,
     on_saved: Callable[[list[ResultRecord]], None],
 ) -> None:
-    gate = asyncio.Semaphore(config.concurrency)
+    gate = asyncio.Semaphore(config.in_flight)
     async with QuestionRunner(config) as runner:
         bar.start()  # once the model and renderer are up: a failure to load them is one clean line
 
