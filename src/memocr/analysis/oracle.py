@@ -21,8 +21,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import json
-import os
 import random
 import statistics
 from collections.abc import Callable, Iterable, Sequence
@@ -31,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from memocr.errors import InputError
+from memocr.eval.results import append_records, read_latest, repair_torn_tail
 from memocr.metrics import normalize_answer, score
 
 if TYPE_CHECKING:
@@ -242,38 +241,7 @@ def memory_sha(memory: str) -> str:
 
 def read_oracle(path: Path) -> list[OracleRecord]:
     """Records of an oracle file, the last of each key; a torn last line (killed writer) is skipped."""
-    if not path.exists():
-        return []
-    names = {f.name for f in dataclasses.fields(OracleRecord)}
-    latest: dict[tuple, OracleRecord] = {}
-    lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            data = json.loads(raw)
-            record = OracleRecord(**{k: v for k, v in data.items() if k in names})
-        except (ValueError, TypeError) as error:
-            if number == len(lines):
-                break
-            raise InputError(f"{path} line {number}: not an oracle record ({error})") from None
-        latest[record.key] = record
-    return list(latest.values())
-
-
-def _append(path: Path, records: Sequence[OracleRecord]) -> None:
-    with path.open("a", encoding="utf-8") as stream:
-        for record in records:
-            stream.write(json.dumps(dataclasses.asdict(record), ensure_ascii=False) + "\n")
-        stream.flush()
-        os.fsync(stream.fileno())
-
-
-def _repair_tail(path: Path) -> None:
-    if path.exists() and path.stat().st_size:
-        data = path.read_bytes()
-        if not data.endswith(b"\n"):
-            path.write_bytes(data[: data.rfind(b"\n") + 1])
+    return read_latest(path, OracleRecord)
 
 
 async def run_oracle(
@@ -297,7 +265,7 @@ async def run_oracle(
 
     text_model = getattr(agent.model, "text_model", None)  # the OCR reader's text model
     reader = text_model.name if text_model is not None else agent.model.name
-    _repair_tail(path)
+    repair_torn_tail(path)
     done = {record.key: record for record in read_oracle(path) if record.error is None}
     results: list[OracleRecord] = []
     for question, memories in oracle_memories(questions, settings)[:limit]:
@@ -340,7 +308,7 @@ async def run_oracle(
             else:
                 for answer in trace.answers:
                     new.append(_scored(base(answer.budget), answer))
-            _append(path, new)
+            append_records(path, new)
             results.extend(new)
             if progress is not None:
                 progress(len(settings.budgets))

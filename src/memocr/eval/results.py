@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -95,14 +95,19 @@ class DraftRecord:
         return ("draft", self.dataset, self.length, self.question_id, self.mode)
 
 
-T = TypeVar("T", ResultRecord, DraftRecord)
+T = TypeVar("T")  # a record dataclass with a ``key`` property
 
 
-def append_record(path: Path, record: ResultRecord | DraftRecord) -> None:
+def append_record(path: Path, record: Any) -> None:
     """Append one record as a line and fsync, so a crash never loses a record already returned."""
-    line = json.dumps(dataclasses.asdict(record), ensure_ascii=False) + "\n"
+    append_records(path, [record])
+
+
+def append_records(path: Path, records: Iterable[Any]) -> None:
+    """Append dataclass records, one JSON line each, and fsync once."""
+    lines = "".join(json.dumps(dataclasses.asdict(record), ensure_ascii=False) + "\n" for record in records)
     with path.open("a", encoding="utf-8") as stream:
-        stream.write(line)
+        stream.write(lines)
         stream.flush()
         os.fsync(stream.fileno())
 
@@ -153,18 +158,24 @@ def _read(path: Path, cls: type[T]) -> Iterator[T]:
             raise InputError(f"{path} line {number}: not a {cls.__name__} ({error})") from None
 
 
+def read_latest(path: Path, cls: type[T]) -> list[T]:
+    """The records of a JSON-lines file of ``cls``, the last one of each ``key``, in the order keys
+    first appeared; a torn last line is skipped, any other bad line is an error naming it."""
+    return _latest(_read(path, cls))
+
+
 def read_results(run_dir: str | Path) -> list[ResultRecord]:
     """The run's result records, the last one of each key, in the order keys first appeared."""
-    return _latest(_read(Path(run_dir) / RESULTS_FILE, ResultRecord))
+    return read_latest(Path(run_dir) / RESULTS_FILE, ResultRecord)
 
 
 def read_drafts(run_dir: str | Path) -> list[DraftRecord]:
     """The run's finished drafts, the last one of each question × mode."""
-    return _latest(_read(Path(run_dir) / DRAFTS_FILE, DraftRecord))
+    return read_latest(Path(run_dir) / DRAFTS_FILE, DraftRecord)
 
 
 def _latest(records: Iterator[T]) -> list[T]:
     latest: dict[tuple, T] = {}
     for record in records:
-        latest[record.key] = record
+        latest[record.key] = record  # type: ignore[attr-defined]
     return list(latest.values())
