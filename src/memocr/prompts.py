@@ -96,6 +96,17 @@ ANSWER_FROM_TEXT = PromptTemplate(
 
 INITIAL_MEMORY = "No previous memory"
 
+# Training only (the T_augQ objective, see memocr.train.cloze): a window of the memory's own text with
+# three words blanked, answered from the full-resolution image. Not wrapped in the answer template.
+CLOZE = PromptTemplate(
+    "cloze",
+    1,
+    "{passage}\n\n"
+    "The passage above is part of your memory, shown in the attached image, with three words replaced "
+    "by [______]. Read the image and fill the gaps in order. Put the three words, separated by commas, "
+    "in \\boxed{{}}, for example \\boxed{{river, 1871, Kelvaford}}.",
+)
+
 # Variants for small models (the embedded tiers, see memocr.models.embedded; a model suggests them
 # through `ChatModel.suggested_prompts`). Same turns, same blocks, same output format; what changes is
 # that the instructions are blunter. Given the general wording, a 1.5B model copies whole documents into
