@@ -1,0 +1,112 @@
+"""The rule reward of MemOCR's training, reproduced exactly: exact match of the last ``\\boxed{}``.
+
+This is NOT the evaluation's metric. The paper reports sub-EM (gold inside prediction or the other way
+round, :func:`memocr.metrics.sub_exact_match`), under which ``\\boxed{a}`` scores 1 for every gold
+(the article "a" normalises to an empty string, which every gold contains) and ``\\boxed{k}`` scores 1
+for "Kelvaford". A reward like that would teach the policy to answer with one letter. The released
+training reward (the "hotpotqa" rule score of its vendored veRL) compares whole strings instead:
+
+1. only the last 300 characters of the response are read, lowercased;
+2. the answer is the last ``\\boxed{...}`` there, braces balanced. If the text contains ``\\boxed``
+   followed by a space anywhere, the answer is instead everything after the last ``"\\boxed "`` up to
+   the next ``$``. A box that is not closed, or that is not ``\\boxed{`` (``\\fbox{}``, ``\\boxed\\text``),
+   gives no answer and reward 0;
+3. the answer and each lowercased gold alias are normalised alike (the MATH-benchmark ``strip_string``
+   rule the released code uses, see :func:`normalize`) and compared for equality; reward 1.0 if any
+   alias is equal, else 0.0.
+
+What the normalisation does *not* do matters as much: ``\\text{}``, ``\\mathrm{}`` and braces stay, so
+``\\boxed{\\text{Paris}}`` earns 0 against "Paris" (the released policy learned to box bare words);
+punctuation, articles, tabs and non-ASCII spaces stay, so "Paris." and "the Louvre" do not match "paris"
+and "louvre".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from memocr.errors import InputError
+
+READ_LAST_CHARS = 300
+_BOX = "\\boxed"
+_BOX_OPEN = "\\boxed{"
+_BOX_SPACE = "\\boxed "
+
+# (old, new) in the order the released rule applies them; each is a plain substring replacement.
+_NORMALISATION: tuple[tuple[str, str], ...] = (
+    ("\n", ""),  # line breaks
+    ("\\!", ""),  # LaTeX negative thin space
+    ("\\\\", "\\"),  # a doubled backslash becomes one
+    ("tfrac", "frac"),
+    ("dfrac", "frac"),
+    ("\\left", ""),
+    ("\\right", ""),
+    ("^{\\circ}", ""),  # degree signs
+    ("^\\circ", ""),
+    ("\\$", ""),  # escaped dollar
+    ("\\%", ""),  # escaped percent
+    (" .", " 0."),  # " .5" reads as " 0.5"
+    ("{.", "{0."),
+    (" ", ""),  # ASCII spaces, last
+)
+
+
+def normalize(text: str) -> str:
+    """The released rule's normalisation: the substring replacements of ``_NORMALISATION`` in order.
+
+    Lowercasing is not part of it (the reward lowercases before). The replacements are literal, so they
+    also act inside words: "\\leftarrow" loses "\\left" and "dfrac" anywhere becomes "frac", exactly as in
+    the released code.
+    """
+    for old, new in _NORMALISATION:
+        text = text.replace(old, new)
+    return text
+
+
+def boxed_answer(text: str) -> str | None:
+    """The answer the released rule reads from ``text`` (already cut and lowercased), or None."""
+    if _BOX_SPACE in text:
+        return text.rsplit(_BOX_SPACE, 1)[1].split("$", 1)[0]
+    start = text.rfind(_BOX)
+    if start < 0:
+        return None
+    depth = 0
+    for i in range(start, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                span = text[start : i + 1]
+                return span[len(_BOX_OPEN) : -1] if span.startswith(_BOX_OPEN) else None
+    return None
+
+
+def qa_reward(response: str, golds: Sequence[str]) -> float:
+    """1.0 when the last box of the response's last 300 characters equals a gold alias, else 0.0.
+
+    Case and spaces do not matter, everything else does (see the module docstring); there is no partial
+    credit and no containment: ``\\boxed{a}`` against "Kelvaford" is 0.
+    """
+    if isinstance(golds, str):
+        raise TypeError("golds is a list of aliases, not a single string")
+    if not golds:
+        raise InputError("at least one gold answer is needed to compute a reward")
+    answer = boxed_answer(response[-READ_LAST_CHARS:].lower())
+    if answer is None:
+        return 0.0
+    answer = normalize(answer)
+    return float(any(answer == normalize(gold.lower()) for gold in golds))
+
+
+def cloze_reward(response: str, words: Sequence[str]) -> float:
+    """The T_augQ reward: :func:`qa_reward` against the one gold ``"w1, w2, w3"``.
+
+    All words must be right and in order; since spaces are removed, ``\\boxed{Red,Blue}`` matches
+    ``["red", "blue"]``, but a semicolon or a trailing full stop does not.
+    """
+    if isinstance(words, str):
+        raise TypeError("words is a list of the blanked words, not a single string")
+    if not words:
+        raise InputError("a cloze reward needs the blanked words")
+    return qa_reward(response, [", ".join(words)])
