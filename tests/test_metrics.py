@@ -13,7 +13,6 @@ from memocr.metrics import (
     ANSWER_FORMATS,
     SCORING_RULES,
     Scores,
-    cloze_match,
     exact_match,
     extract_answer,
     f1,
@@ -259,25 +258,3 @@ def test_score_without_answer_is_all_zero(rule: str) -> None:
 def test_scores_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         score(r"\boxed{x}", ["x"]).em = 0.0  # type: ignore[misc]
-
-
-@pytest.mark.parametrize(
-    ("pred", "words", "expected"),
-    [
-        (r"\boxed{red, green, blue}", ["red", "green", "blue"], 1.0),
-        (r"\boxed{Red,Green,\nBlue}".replace(r"\n", "\n"), ["red", "green", "blue"], 1.0),
-        (r"\boxed{red, green}", ["Red", "Green"], 1.0),
-        (r"\boxed{green, red, blue}", ["red", "green", "blue"], 0.0),
-        (r"\boxed{red; green; blue}", ["red", "green", "blue"], 0.0),
-        (r"\boxed{red, green, blue.}", ["red", "green", "blue"], 0.0),
-        (r"\boxed{wrong} then \boxed{red, green}", ["red", "green"], 1.0),
-        (r"\boxed{red, green} then \boxed{wrong}", ["red", "green"], 0.0),
-        (r"\boxed{\text{red}}", ["red"], 0.0),  # the released reward does not unwrap \text
-        ("red, green, blue", ["red", "green", "blue"], 0.0),
-        ("The answer is red, green", ["red", "green"], 0.0),
-        (None, ["red"], 0.0),
-        (r"\boxed{über, café}", ["Über", "Café"], 1.0),
-    ],
-)
-def test_cloze_match(pred: str | None, words: list[str], expected: float) -> None:
-    assert cloze_match(pred, words) == expected

@@ -18,7 +18,7 @@ Scoring is a named rule (see ``docs/metrics.md`` for every difference, with exam
   prediction or gold alias that normalises to nothing never matches.
 
 Both keep the HotpotQA rule that F1 is 0 when a yes/no/noanswer prediction or gold differs from the
-other side. :func:`cloze_match` is separate: it reproduces the stricter reward of the training cloze task.
+other side. The training rewards (whole-answer exact match) are in :mod:`memocr.train.rewards`.
 """
 
 from __future__ import annotations
@@ -326,23 +326,3 @@ def score(
         f1=f1(answer, golds, scoring),
         sub_em=sub_exact_match(answer, golds, scoring),
     )
-
-
-def cloze_match(pred: str | None, expected_words: Sequence[str]) -> float:
-    """Reward of the training cloze task: 1.0 when the last box holds exactly the expected words.
-
-    Like the released reward, only the last ``\\boxed{}`` counts, as written (no ``\\text`` unwrapping),
-    and the comparison ignores case, spaces and newlines: ``\\boxed{Red,Blue}`` matches
-    ``["red", "blue"]``.
-    """
-    if pred is None:
-        return 0.0
-    boxed = _last_boxed(pred)
-    if boxed is None:
-        return 0.0
-    expected = ", ".join(expected_words)
-    return float(_squeeze(boxed) == _squeeze(expected))
-
-
-def _squeeze(s: str) -> str:
-    return s.lower().replace(" ", "").replace("\n", "")
