@@ -53,7 +53,7 @@ class InstantModel(ChatModel):
     def tokenizer(self) -> _Words:
         return self._tokenizer
 
-    async def chat(self, messages, *, max_tokens, temperature=0.0, top_p=1.0, seed=None) -> Completion:
+    async def chat(self, messages, sampling) -> Completion:
         text = "\\boxed{Grestombury}" if "Your answer:" in str(messages) else MEMORY
         return Completion(text=text, usage=Usage(prompt_tokens=1, completion_tokens=1), seconds=0.0)
 

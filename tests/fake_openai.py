@@ -5,6 +5,11 @@ given number of times, delays answers to expose concurrency, and offers vLLM's /
 /detokenize with a toy tokenizer (one id per character, the code point). Like vLLM it lists its model
 in /v1/models with `max_model_len` (when `context_length` is set) and then refuses, with vLLM's 400
 and wording, a request whose prompt (one token per character of text) plus max_tokens does not fit.
+Asked for `logprobs`, it answers like vLLM: `choices[0].logprobs.content` with a log-prob per token
+of the reply (one per character), tokens written as "token_id:<id>" under `return_tokens_as_token_ids`,
+and under `return_token_ids` the reply's ids in `choices[0].token_ids` and the prompt's in
+`prompt_token_ids`; `logprobs_served` and `token_ids_served` switch those off to play older or
+other servers.
 """
 
 from __future__ import annotations
@@ -42,19 +47,47 @@ class FakeState:
     # Chooses the reply from the request body instead of `reply`; raising ValueError answers 400.
     reply_fn: Callable[[dict[str, Any]], str] | None = None
     models_headers: list[dict[str, str]] = field(default_factory=list)  # one per GET /v1/models
+    logprobs_served: bool = True  # False: `logprobs` is ignored, as by a server without them
+    token_ids_served: bool = True  # False: `return_token_ids` is ignored, as by vLLM before 0.10.2
 
     def __post_init__(self) -> None:
         self.idle.set()
 
 
-def prompt_tokens(body: dict[str, Any]) -> int:
-    """The toy tokenizer's count of a chat request's prompt: one token per character of text."""
-    count = 0
+def prompt_text(body: dict[str, Any]) -> str:
+    """The text of a chat request's messages, joined."""
+    texts = []
     for message in body["messages"]:
         content = message["content"]
         parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
-        count += sum(len(part["text"]) for part in parts if part["type"] == "text")
-    return count
+        texts += [part["text"] for part in parts if part["type"] == "text"]
+    return "".join(texts)
+
+
+def prompt_tokens(body: dict[str, Any]) -> int:
+    """The toy tokenizer's count of a chat request's prompt: one token per character of text."""
+    return len(prompt_text(body))
+
+
+def fake_logprob(position: int) -> float:
+    """The log-prob the fake server reports for the reply's token at `position`."""
+    return -0.25 * (position + 1)
+
+
+def add_logprobs(answer: dict[str, Any], body: dict[str, Any], reply: str, state: FakeState) -> None:
+    """vLLM's log-prob and token-id fields for `reply`, as far as `body` asks and `state` serves."""
+    if not (body.get("logprobs") and state.logprobs_served):
+        return
+    as_ids = body.get("return_tokens_as_token_ids")
+    answer["choices"][0]["logprobs"] = {
+        "content": [
+            {"token": f"token_id:{ord(ch)}" if as_ids else ch, "logprob": fake_logprob(i), "top_logprobs": []}
+            for i, ch in enumerate(reply)
+        ]
+    }
+    if body.get("return_token_ids") and state.token_ids_served:
+        answer["choices"][0]["token_ids"] = [ord(ch) for ch in reply]
+        answer["prompt_token_ids"] = [ord(ch) for ch in prompt_text(body)]
 
 
 def context_error(body: dict[str, Any], context_length: int) -> str | None:
@@ -102,7 +135,7 @@ def build_app(state: FakeState) -> FastAPI:
             reply = state.reply if state.reply_fn is None else state.reply_fn(body)
         except ValueError as error:
             return JSONResponse({"object": "error", "message": str(error), "code": 400}, status_code=400)
-        return {
+        answer = {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
             "model": body["model"],
@@ -115,6 +148,8 @@ def build_app(state: FakeState) -> FastAPI:
             ],
             "usage": state.usage,
         }
+        add_logprobs(answer, body, reply, state)
+        return answer
 
     @app.get("/v1/models")
     async def models(request: Request):

@@ -5,7 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from memocr.models.base import ChatModel, Completion, Message, Usage, content_parts, message_images
+from memocr.models.base import (
+    ChatModel,
+    Completion,
+    Message,
+    SamplingParams,
+    Usage,
+    content_parts,
+    message_images,
+)
 
 
 class WordTokenizer:
@@ -33,8 +41,9 @@ Reply = Callable[[str, list], str]
 
 
 class ScriptedModel(ChatModel):
-    """Records every call; answers with ``reply(prompt, images)`` (which may raise, to inject a fault).
-    ``context_length`` is the window it declares (None: unknown)."""
+    """Records every call (prompt text, images, `SamplingParams`); answers with
+    ``reply(prompt, images)`` (which may raise, to inject a fault). ``context_length`` is the window it
+    declares (None: unknown)."""
 
     def __init__(self, reply: Reply, name: str = "scripted", context_length: int | None = None) -> None:
         self.name = name
@@ -51,19 +60,11 @@ class ScriptedModel(ChatModel):
     def context_length(self) -> int | None:
         return self._context_length
 
-    async def chat(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        seed: int | None = None,
-    ) -> Completion:
+    async def chat(self, messages: list[Message], sampling: SamplingParams) -> Completion:
         started = time.perf_counter()
         prompt = "".join(p["text"] for m in messages for p in content_parts(m) if p["type"] == "text")
         images = message_images(messages)
-        self.calls.append({"prompt": prompt, "images": images, "max_tokens": max_tokens, "seed": seed})
+        self.calls.append({"prompt": prompt, "images": images, "sampling": sampling})
         text = self.reply(prompt, images)
         usage = Usage(prompt_tokens=len(prompt.split()), completion_tokens=len(text.split()))
         return Completion(text=text, usage=usage, seconds=time.perf_counter() - started)

@@ -52,7 +52,7 @@ def test_chunks_are_drafted_in_order_and_each_memory_overwrites_the_last():
     assert "Which word is last?" in drafts[0]["prompt"]
     # The wrapping fence is stripped; the final memory is the last draft.
     assert trace.final_memory == "# Seen w22\n\nsome **details**"
-    assert all(call["max_tokens"] == trace.settings["max_memory_tokens"] == 2048 for call in drafts)
+    assert all(call["sampling"].max_tokens == trace.settings["max_memory_tokens"] == 2048 for call in drafts)
     assert trace.document_tokens == 23
 
 
@@ -298,4 +298,4 @@ def test_attempt_returns_a_failed_trace_instead_of_raising_and_uses_the_question
     agent = MemoryAgent(ScriptedModel(drafting_reply), AgentSettings(mode="text", chunk_tokens=5, seed=1))
     trace = run(agent.attempt(Question(DOCUMENT, "q?", seed=1234), [16]))
     assert trace.error is None and trace.settings["seed"] == 1234
-    assert {call["seed"] for call in agent.model.calls} == {1234}
+    assert {call["sampling"].seed for call in agent.model.calls} == {1234}

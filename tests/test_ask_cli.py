@@ -272,7 +272,7 @@ def test_without_flags_the_settings_fit_the_model_and_say_so(document, tmp_path,
     trace = read_trace(tmp_path / "runs" / "ask")  # the default trace folder
     assert trace["settings"]["context_length"] == 1024
     for call in model.calls:
-        assert len(call["prompt"].split()) + call["max_tokens"] <= 1024
+        assert len(call["prompt"].split()) + call["sampling"].max_tokens <= 1024
 
 
 @pytest.mark.parametrize(

@@ -28,9 +28,9 @@ class RecordingModel(ScriptedModel):
         super().__init__(*args, **kwargs)
         self.messages: list[list[dict]] = []
 
-    async def chat(self, messages, **kwargs):
+    async def chat(self, messages, sampling):
         self.messages.append(messages)
-        return await super().chat(messages, **kwargs)
+        return await super().chat(messages, sampling)
 
 
 def reply(prompt: str, images: list) -> str:

@@ -11,7 +11,16 @@ from PIL import Image, ImageDraw, ImageFont
 
 import memocr.models.ocr as ocr
 from memocr.budget import fit_to_budget
-from memocr.models import ChatModel, Completion, ContextLengthError, ModelError, OcrReader, Usage, load_model
+from memocr.models import (
+    ChatModel,
+    Completion,
+    ContextLengthError,
+    ModelError,
+    OcrReader,
+    SamplingParams,
+    Usage,
+    load_model,
+)
 from memocr.models.base import text_only
 from memocr.models.llamacpp import LlamaCpp, embedded_gguf_path
 from memocr.models.ocr import OCR_CLOSE, OCR_CUT, OCR_OPEN, _reading_order, read_image
@@ -82,15 +91,17 @@ class RecordingModel(ChatModel):
             return None
         return sum(4 + len(m["content"]) for m in text_only(messages, self.name))
 
-    async def chat(self, messages, *, max_tokens, temperature=0.0, top_p=1.0, seed=None) -> Completion:
+    async def chat(self, messages, sampling) -> Completion:
         self.calls.append(messages)
         prompt_tokens = self.count_prompt_tokens(messages) or 10
-        if self._context_length is not None and prompt_tokens + max_tokens > self._context_length:
+        if self._context_length is not None and prompt_tokens + sampling.max_tokens > self._context_length:
             raise ContextLengthError("does not fit")
+        token_logprobs = {"prompt_ids": [1, 2], "completion_ids": [7], "logprobs": [-0.5]}
         return Completion(
             text="Warsaw",
             usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=1, image_tokens=0),
             seconds=0,
+            **(token_logprobs if sampling.logprobs else {}),
         )
 
 
@@ -103,7 +114,7 @@ def test_tiny_tier_is_smollm2_behind_the_ocr_reader(embedded):
 
 def test_smollm2_answers_a_trivial_question(embedded):
     question = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
-    completion = asyncio.run(embedded.chat(question, max_tokens=16))
+    completion = asyncio.run(embedded.chat(question, SamplingParams(max_tokens=16)))
     assert "Paris" in completion.text
     # The count the context check relies on is llama.cpp's own.
     assert completion.usage.prompt_tokens == embedded.text_model.count_prompt_tokens(question)
@@ -132,7 +143,7 @@ def test_greedy_answers_and_prompt_counts_are_llama_cpps_chat_endpoints(embedded
         "repeat_penalty": text_model.repeat_penalty,
     }
     expected = text_model._server.handle_chat_completions(request)
-    completion = asyncio.run(embedded.chat(messages, max_tokens=24))
+    completion = asyncio.run(embedded.chat(messages, SamplingParams(max_tokens=24)))
     assert completion.text == expected["choices"][0]["message"]["content"]
     assert completion.usage.prompt_tokens == expected["usage"]["prompt_tokens"]
     assert text_model.count_prompt_tokens(messages) == expected["usage"]["prompt_tokens"]
@@ -155,7 +166,7 @@ def test_special_token_text_in_a_message_stays_text(embedded):
     # <|im_start|> is id 1, <|im_end|> id 2: the system, user and assistant turns' and no more.
     assert (ids.count(1), ids.count(2)) == (3, 2)
     assert text in endpoints.decode(ids)
-    completion = asyncio.run(embedded.chat(message, max_tokens=48))
+    completion = asyncio.run(embedded.chat(message, SamplingParams(max_tokens=48)))
     assert completion.usage.prompt_tokens == prompt_tokens
     # The answer ends with its own turn: neither cut by max_tokens nor running on into a new turn.
     assert 0 < completion.usage.completion_tokens < 48
@@ -189,7 +200,9 @@ def test_concurrent_requests_are_served_one_after_the_other(embedded, monkeypatc
 
     async def several():
         question = [{"role": "user", "content": "Say yes."}]
-        return await asyncio.gather(*(embedded.chat(question, max_tokens=3, seed=1) for _ in range(4)))
+        return await asyncio.gather(
+            *(embedded.chat(question, SamplingParams(max_tokens=3, seed=1)) for _ in range(4))
+        )
 
     assert all(c.usage.completion_tokens > 0 for c in asyncio.run(several()))
     assert recorder.most_running == 1
@@ -216,7 +229,7 @@ def test_prompt_longer_than_the_context_is_a_context_error(small):
     question = [{"role": "user", "content": "word " * 300}]
     prompt_tokens = small.text_model.count_prompt_tokens(question)
     with pytest.raises(ContextLengthError) as error:
-        asyncio.run(small.chat(question, max_tokens=4))
+        asyncio.run(small.chat(question, SamplingParams(max_tokens=4)))
     assert f"the prompt ({prompt_tokens} tokens) plus max_tokens (4)" in str(error.value)
     assert "context of 256 tokens" in str(error.value)
     assert "n_ctx" in str(error.value)
@@ -226,8 +239,8 @@ def test_prompt_that_leaves_no_room_for_max_tokens_is_an_error_not_a_cut(small):
     question = [{"role": "user", "content": "Say yes. " * 20}]
     room = 256 - small.text_model.count_prompt_tokens(question)
     with pytest.raises(ContextLengthError, match=rf"max_tokens \({room + 1}\)"):
-        asyncio.run(small.chat(question, max_tokens=room + 1))
-    completion = asyncio.run(small.chat(question, max_tokens=room))
+        asyncio.run(small.chat(question, SamplingParams(max_tokens=room + 1)))
+    completion = asyncio.run(small.chat(question, SamplingParams(max_tokens=room)))
     assert completion.usage.prompt_tokens + completion.usage.completion_tokens <= 256
 
 
@@ -247,7 +260,7 @@ def test_llama_cpp_never_shifts_its_context(small):
 def test_text_model_refuses_images_and_points_to_the_ocr_reader(embedded, page):
     message = {"role": "user", "content": [{"type": "image", "image": page}]}
     with pytest.raises(ModelError, match="OcrReader"):
-        asyncio.run(embedded.text_model.chat([message], max_tokens=4))
+        asyncio.run(embedded.text_model.chat([message], SamplingParams(max_tokens=4)))
 
 
 def test_ocr_reads_large_text_in_reading_order(page):
@@ -266,7 +279,7 @@ def test_reader_puts_the_read_text_into_the_text_models_prompt(page):
         {"role": "system", "content": "Answer from the memory."},
         {"role": "user", "content": [{"type": "image", "image": page}, {"type": "text", "text": "Where?"}]},
     ]
-    completion = asyncio.run(reader.chat(question, max_tokens=8))
+    completion = asyncio.run(reader.chat(question, SamplingParams(max_tokens=8)))
     (asked,) = text_model.calls
     assert asked[0] == {"role": "system", "content": "Answer from the memory."}
     read_part, question_part = asked[1]["content"]
@@ -304,7 +317,7 @@ def test_image_text_that_overflows_the_context_is_cut_from_the_end_just_enough(m
     question = [
         {"role": "user", "content": [{"type": "image", "image": page}, {"type": "text", "text": "Q?"}]}
     ]
-    completion = asyncio.run(OcrReader(text_model).chat(question, max_tokens=100))
+    completion = asyncio.run(OcrReader(text_model).chat(question, SamplingParams(max_tokens=100)))
     (asked,) = text_model.calls
     (block,) = _image_text_blocks(asked)
     kept = block.removesuffix(f"\n{OCR_CUT}")
@@ -321,7 +334,7 @@ def test_the_last_images_text_is_cut_first(monkeypatch, page):
     question = [
         {"role": "user", "content": [{"type": "image", "image": page}, {"type": "image", "image": page}]}
     ]
-    completion = asyncio.run(OcrReader(text_model).chat(question, max_tokens=100))
+    completion = asyncio.run(OcrReader(text_model).chat(question, SamplingParams(max_tokens=100)))
     kept_first, kept_second = _image_text_blocks(text_model.calls[0])
     assert kept_first == first
     assert kept_second.endswith(OCR_CUT)
@@ -332,7 +345,7 @@ def test_image_text_is_not_cut_when_it_fits_or_cannot_be_counted(monkeypatch, pa
     question = [{"role": "user", "content": [{"type": "image", "image": page}]}]
     for text_model in (RecordingModel(context_length=100_000), RecordingModel(context_length=None)):
         _read_long_text(monkeypatch, LONG_READ)
-        completion = asyncio.run(OcrReader(text_model).chat(question, max_tokens=100))
+        completion = asyncio.run(OcrReader(text_model).chat(question, SamplingParams(max_tokens=100)))
         assert _image_text_blocks(text_model.calls[0]) == [LONG_READ]
         assert completion.ocr_truncated_tokens == 0
 
@@ -344,8 +357,23 @@ def test_a_prompt_that_overflows_without_any_image_text_is_the_text_models_error
         {"role": "user", "content": [{"type": "image", "image": page}, {"type": "text", "text": "Q" * 80}]}
     ]
     with pytest.raises(ContextLengthError):
-        asyncio.run(OcrReader(text_model).chat(question, max_tokens=10))
+        asyncio.run(OcrReader(text_model).chat(question, SamplingParams(max_tokens=10)))
     assert _image_text_blocks(text_model.calls[0]) == [OCR_CUT]
+
+
+def test_reader_passes_the_text_models_token_logprobs_through(monkeypatch, page):
+    _read_long_text(monkeypatch, "born in Warsaw")
+    question = [{"role": "user", "content": [{"type": "image", "image": page}]}]
+    sampling = SamplingParams(max_tokens=4, logprobs=True)
+    completion = asyncio.run(OcrReader(RecordingModel()).chat(question, sampling))
+    assert (completion.prompt_ids, completion.completion_ids, completion.logprobs) == ([1, 2], [7], [-0.5])
+    assert completion.ocr_text == ["born in Warsaw"]
+
+
+def test_llama_cpp_asked_for_logprobs_says_it_has_none(embedded):
+    question = [{"role": "user", "content": "What is the capital of France?"}]
+    with pytest.raises(ModelError, match=r"log-probabilities are not available from the llama\.cpp backend"):
+        asyncio.run(embedded.chat(question, SamplingParams(max_tokens=4, logprobs=True)))
 
 
 def test_embedded_reader_cuts_image_text_to_llama_cpps_context(small, page):
@@ -355,10 +383,10 @@ def test_embedded_reader_cuts_image_text_to_llama_cpps_context(small, page):
             "content": [{"type": "image", "image": page}, {"type": "text", "text": "Where was she born?"}],
         }
     ]
-    whole = asyncio.run(small.chat(question, max_tokens=1))
+    whole = asyncio.run(small.chat(question, SamplingParams(max_tokens=1)))
     assert whole.ocr_truncated_tokens == 0
     max_tokens = 256 - whole.usage.prompt_tokens + 3
-    cut = asyncio.run(small.chat(question, max_tokens=max_tokens))
+    cut = asyncio.run(small.chat(question, SamplingParams(max_tokens=max_tokens)))
     assert cut.ocr_truncated_tokens >= 3
     assert cut.ocr_text == whole.ocr_text
     assert cut.usage.prompt_tokens + max_tokens <= 256
@@ -374,7 +402,7 @@ def test_embedded_answers_from_an_image(embedded, page):
             ],
         }
     ]
-    completion = asyncio.run(embedded.chat(question, max_tokens=16))
+    completion = asyncio.run(embedded.chat(question, SamplingParams(max_tokens=16)))
     assert completion.ocr_text and "Warsaw" in completion.ocr_text[0]
     assert completion.usage.completion_tokens > 0
 

@@ -9,8 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image, ImageDraw
 
+from memocr.agent import AgentSettings, MemoryAgent, Question
 from memocr.budget import fit_to_budget, visual_tokens
-from memocr.models import ContextLengthError, ModelError, load_model
+from memocr.models import ContextLengthError, ModelError, SamplingParams, load_model
 from memocr.models.hf import HfModel, HfTokenizer, expand_image_pads, qwen_vl_pieces
 from tiny_models import build_tiny_qwen2_5_vl, build_tiny_text_lm, build_tiny_tokenizer
 
@@ -51,7 +52,7 @@ def page() -> Image.Image:
 
 
 def _ask(model, messages, **sampling):
-    return asyncio.run(model.chat(messages, max_tokens=sampling.pop("max_tokens", 6), **sampling))
+    return asyncio.run(model.chat(messages, SamplingParams(**{"max_tokens": 6, **sampling})))
 
 
 def _image_question(*images: Image.Image) -> list[dict]:
@@ -87,7 +88,65 @@ def test_greedy_is_deterministic_and_seeded_sampling_is_reproducible(vlm, page):
     assert _ask(vlm, messages, max_tokens=12).text == _ask(vlm, messages, max_tokens=12).text
     first = _ask(vlm, messages, max_tokens=12, temperature=1.0, top_p=0.9, seed=3)
     again = _ask(vlm, messages, max_tokens=12, temperature=1.0, top_p=0.9, seed=3)
-    assert first.text == again.text
+    other = _ask(vlm, messages, max_tokens=12, temperature=1.0, top_p=0.9, seed=4)
+    assert first.text == again.text != other.text
+
+
+def _recomputed_logprobs(model: HfModel, inputs: dict, completion_ids: list[int]) -> list[float]:
+    """Log-probs of `completion_ids` after the prompt in `inputs`, from one forward pass over prompt
+    and completion together: what a trainer computes for the policy."""
+    import torch
+
+    prompt = inputs["input_ids"]
+    ids = torch.cat([prompt, torch.tensor([completion_ids])], dim=1)
+    with torch.inference_mode():
+        logits = model.model(**{**inputs, "input_ids": ids}, attention_mask=torch.ones_like(ids)).logits
+    steps = logits[0, prompt.shape[1] - 1 : -1].float().log_softmax(-1)
+    return steps.gather(-1, torch.tensor(completion_ids).unsqueeze(-1)).squeeze(-1).tolist()
+
+
+def test_logprobs_are_the_raw_log_probs_of_the_ids_fed_and_sampled(text_lm):
+    messages = [{"role": "user", "content": "Where was Marie Curie born?"}]
+    completion = _ask(text_lm, messages, max_tokens=10, temperature=0.7, top_p=0.9, seed=1, logprobs=True)
+    assert completion.prompt_ids == text_lm.tokenizer.encode_chat(messages)
+    assert len(completion.completion_ids) == len(completion.logprobs) == completion.usage.completion_tokens
+    assert text_lm.tokenizer.decode(completion.completion_ids, skip_special_tokens=True) == completion.text
+    # Raw: the model's own log-softmax, not the temperature- and top-p-reshaped one it sampled from.
+    recomputed = _recomputed_logprobs(text_lm, text_lm._inputs(messages), completion.completion_ids)
+    assert completion.logprobs == pytest.approx(recomputed, abs=1e-4)
+    plain = _ask(text_lm, messages, max_tokens=10, temperature=0.7, top_p=0.9, seed=1)
+    assert plain.text == completion.text  # asking for log-probs does not change the sample
+    assert (plain.prompt_ids, plain.completion_ids, plain.logprobs) == (None, None, None)
+
+
+def test_logprobs_on_the_vision_path_cover_the_image_tokens_fed(vlm, page):
+    image = fit_to_budget(page, 16)
+    messages = _image_question(image)
+    completion = _ask(vlm, messages, max_tokens=8, logprobs=True)
+    assert completion.prompt_ids.count(vlm.image_token_id) == visual_tokens(*image.size)
+    assert len(completion.prompt_ids) == completion.usage.prompt_tokens
+    recomputed = _recomputed_logprobs(vlm, vlm._inputs(messages), completion.completion_ids)
+    assert completion.logprobs == pytest.approx(recomputed, abs=1e-4)
+
+
+def test_agent_samples_per_question_seed(text_lm):
+    """At a temperature above 0, questions with different seeds draw different drafts and answers,
+    and the same seed draws the same ones again."""
+    settings = AgentSettings(
+        mode="text", temperature=1.0, chunk_tokens=40, max_memory_tokens=8, max_answer_tokens=8
+    )
+    agent = MemoryAgent(text_lm, settings)
+    document = "Marie Curie was born in Warsaw in 1867. " * 6
+
+    def sample(seed: int) -> list[str]:
+        trace = asyncio.run(agent.answer(Question(document, "Where was she born?", seed=seed), [16]))
+        assert trace.settings["seed"] == seed
+        return [step.memory for step in trace.steps] + [answer.response for answer in trace.answers]
+
+    first, again, other = sample(1), sample(1), sample(2)
+    assert len(first) > 2  # several drafting turns and an answer
+    assert first == again
+    assert first != other
 
 
 def _control_tokens(tokenizer: HfTokenizer, ids: list[int]) -> list[str]:

@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 
 import memocr.models.openai_compat as openai_compat
-from fake_openai import FakeOpenAIServer
+from fake_openai import FakeOpenAIServer, fake_logprob
 from memocr.budget import fit_to_budget, processor_kwargs
-from memocr.models import ContextLengthError, ModelError, ModelUnavailableError, load_model
+from memocr.models import ContextLengthError, ModelError, ModelUnavailableError, SamplingParams, load_model
 from memocr.models.openai_compat import OpenAICompat
 
 
@@ -38,6 +38,7 @@ def fake(server):
     state.tokenize_requests.clear()
     state.fail_times, state.fail_status, state.delay, state.max_in_flight = 0, 503, 0.0, 0
     state.context_length = None
+    state.logprobs_served = state.token_ids_served = True
     state.usage = {"prompt_tokens": 42, "completion_tokens": 5, "total_tokens": 47}
     return server
 
@@ -69,7 +70,8 @@ def test_image_is_sent_at_its_fitted_size_with_processor_kwargs_and_sampling(fak
     async def ask():
         async with _model(fake) as model:
             return await model.chat(
-                _question_with_image(image), max_tokens=77, temperature=0.7, top_p=0.95, seed=11
+                _question_with_image(image),
+                SamplingParams(max_tokens=77, temperature=0.7, top_p=0.95, seed=11),
             )
 
     completion = asyncio.run(ask())
@@ -90,13 +92,46 @@ def test_image_is_sent_at_its_fitted_size_with_processor_kwargs_and_sampling(fak
 
 
 def test_text_only_request_has_no_processor_kwargs_and_no_seed_when_unset(fake):
-    completion = asyncio.run(_model(fake).chat([{"role": "user", "content": "hi"}], max_tokens=8))
+    completion = asyncio.run(
+        _model(fake).chat([{"role": "user", "content": "hi"}], SamplingParams(max_tokens=8))
+    )
     (body,) = fake.state.requests
     assert "mm_processor_kwargs" not in body
     assert "seed" not in body
     assert body["temperature"] == 0.0
     assert body["messages"] == [{"role": "user", "content": "hi"}]
     assert completion.text == "\\boxed{Paris}"
+    assert not {"logprobs", "return_token_ids", "return_tokens_as_token_ids"} & set(body)
+    assert (completion.prompt_ids, completion.completion_ids, completion.logprobs) == (None, None, None)
+
+
+LOGPROBS = SamplingParams(max_tokens=8, temperature=1.0, seed=5, logprobs=True)
+REPLY_IDS = [ord(ch) for ch in "\\boxed{Paris}"]  # the fake's ids: one per character, its code point
+
+
+def test_logprobs_ask_vllm_for_token_ids_and_log_probs(fake):
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
+    completion = asyncio.run(_model(fake).chat(messages, LOGPROBS))
+    (body,) = fake.state.requests
+    assert body["logprobs"] is True
+    assert body["return_token_ids"] is True and body["return_tokens_as_token_ids"] is True
+    assert completion.completion_ids == REPLY_IDS
+    assert completion.logprobs == [fake_logprob(i) for i in range(len(REPLY_IDS))]
+    assert completion.prompt_ids == [ord(ch) for ch in "Be brief.hi"]
+
+
+def test_logprobs_take_token_ids_from_the_logprob_tokens_on_older_vllm(fake):
+    fake.state.token_ids_served = False  # vLLM before 0.10.2: no token_ids, no prompt_token_ids
+    completion = asyncio.run(_model(fake).chat([{"role": "user", "content": "hi"}], LOGPROBS))
+    assert completion.completion_ids == REPLY_IDS
+    assert completion.logprobs == [fake_logprob(i) for i in range(len(REPLY_IDS))]
+    assert completion.prompt_ids is None
+
+
+def test_a_server_without_logprobs_is_an_error_not_a_silent_none(fake):
+    fake.state.logprobs_served = False
+    with pytest.raises(ModelError, match="fake/MemOCR: token log-probabilities are not available"):
+        asyncio.run(_model(fake).chat([{"role": "user", "content": "hi"}], LOGPROBS))
 
 
 def test_image_tokens_are_taken_from_the_server_when_reported(fake):
@@ -105,14 +140,16 @@ def test_image_tokens_are_taken_from_the_server_when_reported(fake):
         "completion_tokens": 3,
         "prompt_tokens_details": {"image_tokens": 54},
     }
-    completion = asyncio.run(_model(fake).chat([{"role": "user", "content": "hi"}], max_tokens=8))
+    completion = asyncio.run(
+        _model(fake).chat([{"role": "user", "content": "hi"}], SamplingParams(max_tokens=8))
+    )
     assert completion.usage.image_tokens == 54
 
 
 def test_retries_after_503_then_succeeds(fake):
     fake.state.fail_times = 2
     completion = asyncio.run(
-        _model(fake, max_retries=3).chat([{"role": "user", "content": "q"}], max_tokens=4)
+        _model(fake, max_retries=3).chat([{"role": "user", "content": "q"}], SamplingParams(max_tokens=4))
     )
     assert completion.text == "\\boxed{Paris}"
     assert len(fake.state.requests) == 3
@@ -121,14 +158,16 @@ def test_retries_after_503_then_succeeds(fake):
 def test_gives_up_after_bounded_retries(fake):
     fake.state.fail_times = 10
     with pytest.raises(ModelError, match="503"):
-        asyncio.run(_model(fake, max_retries=2).chat([{"role": "user", "content": "q"}], max_tokens=4))
+        asyncio.run(
+            _model(fake, max_retries=2).chat([{"role": "user", "content": "q"}], SamplingParams(max_tokens=4))
+        )
     assert len(fake.state.requests) == 3
 
 
 def test_client_errors_are_not_retried(fake):
     fake.state.fail_times, fake.state.fail_status = 1, 400
     with pytest.raises(ModelError, match="400") as error:
-        asyncio.run(_model(fake).chat([{"role": "user", "content": "q"}], max_tokens=4))
+        asyncio.run(_model(fake).chat([{"role": "user", "content": "q"}], SamplingParams(max_tokens=4)))
     assert not isinstance(error.value, ModelUnavailableError)
     assert len(fake.state.requests) == 1
 
@@ -139,7 +178,10 @@ def test_concurrency_is_limited(fake):
 
     async def many():
         return await asyncio.gather(
-            *(model.chat([{"role": "user", "content": str(i)}], max_tokens=4) for i in range(6))
+            *(
+                model.chat([{"role": "user", "content": str(i)}], SamplingParams(max_tokens=4))
+                for i in range(6)
+            )
         )
 
     assert len(asyncio.run(many())) == 6
@@ -159,7 +201,7 @@ def test_model_can_be_used_from_successive_event_loops_and_leaves_no_client_open
     monkeypatch.setattr(openai_compat.httpx, "AsyncClient", _RecordedClient)
     model = _model(fake)
     for _ in range(2):
-        asyncio.run(model.chat([{"role": "user", "content": "q"}], max_tokens=4))
+        asyncio.run(model.chat([{"role": "user", "content": "q"}], SamplingParams(max_tokens=4)))
     assert len(fake.state.requests) == 2
     assert len(_RecordedClient.made) == 2
     assert all(client.is_closed for client in _RecordedClient.made)
@@ -170,7 +212,7 @@ def test_read_timeout_is_one_attempt_and_a_clear_error(fake):
     model = _model(fake, timeout=0.2, max_retries=3)
     started = time.perf_counter()
     with pytest.raises(ModelError, match=r"no answer within the timeout of 0\.2 s") as error:
-        asyncio.run(model.chat([{"role": "user", "content": "q"}], max_tokens=4))
+        asyncio.run(model.chat([{"role": "user", "content": "q"}], SamplingParams(max_tokens=4)))
     assert time.perf_counter() - started < 0.8  # four attempts would take at least 0.8 s
     assert not isinstance(error.value, ModelUnavailableError)
     assert len(fake.state.requests) == 1
@@ -183,8 +225,8 @@ def test_backoff_does_not_hold_a_concurrency_slot(fake):
 
     async def both():
         return await asyncio.gather(
-            model.chat([{"role": "user", "content": "first"}], max_tokens=4),
-            model.chat([{"role": "user", "content": "second"}], max_tokens=4),
+            model.chat([{"role": "user", "content": "first"}], SamplingParams(max_tokens=4)),
+            model.chat([{"role": "user", "content": "second"}], SamplingParams(max_tokens=4)),
         )
 
     asyncio.run(both())
@@ -194,14 +236,14 @@ def test_backoff_does_not_hold_a_concurrency_slot(fake):
 
 def test_api_key_comes_from_the_standard_environment_variable(fake, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    asyncio.run(_model(fake).chat([{"role": "user", "content": "q"}], max_tokens=4))
+    asyncio.run(_model(fake).chat([{"role": "user", "content": "q"}], SamplingParams(max_tokens=4)))
     assert fake.state.headers[0]["authorization"] == "Bearer sk-test"
 
 
 def test_api_key_option_wins_and_stays_out_of_the_name(fake, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-environment")
     model = load_model(f"{fake.spec}&api_key=sk-secret-option")
-    asyncio.run(model.chat([{"role": "user", "content": "q"}], max_tokens=4))
+    asyncio.run(model.chat([{"role": "user", "content": "q"}], SamplingParams(max_tokens=4)))
     assert fake.state.headers[0]["authorization"] == "Bearer sk-secret-option"
     assert model.name == fake.spec
     assert "sk-secret" not in repr(model)
@@ -210,7 +252,7 @@ def test_api_key_option_wins_and_stays_out_of_the_name(fake, monkeypatch):
 def test_userinfo_is_sent_as_basic_auth_and_stays_out_of_the_name_and_errors(fake):
     spec = fake.spec.replace("127.0.0.1", "reader:pa%24%24word@127.0.0.1")
     model = load_model(spec)
-    asyncio.run(model.chat([{"role": "user", "content": "q"}], max_tokens=4))
+    asyncio.run(model.chat([{"role": "user", "content": "q"}], SamplingParams(max_tokens=4)))
     assert model.context_length is None
     expected = "Basic " + base64.b64encode(b"reader:pa$$word").decode()
     assert fake.state.headers[0]["authorization"] == expected
@@ -219,7 +261,7 @@ def test_userinfo_is_sent_as_basic_auth_and_stays_out_of_the_name_and_errors(fak
     assert "pa%24%24word" not in repr(model) and "reader" not in model.base_url
     fake.state.fail_times, fake.state.fail_status = 1, 400
     with pytest.raises(ModelError) as error:
-        asyncio.run(model.chat([{"role": "user", "content": "q"}], max_tokens=4))
+        asyncio.run(model.chat([{"role": "user", "content": "q"}], SamplingParams(max_tokens=4)))
     assert "pa%24%24word" not in str(error.value) and "pa$$word" not in str(error.value)
 
 
@@ -265,14 +307,18 @@ def test_context_length_is_unknown_while_the_server_is_unreachable():
 def test_server_context_refusal_is_a_context_error_naming_the_numbers(fake, content, max_tokens, expected):
     fake.state.context_length = 100
     with pytest.raises(ContextLengthError) as error:
-        asyncio.run(_model(fake).chat([{"role": "user", "content": content}], max_tokens=max_tokens))
+        asyncio.run(
+            _model(fake).chat([{"role": "user", "content": content}], SamplingParams(max_tokens=max_tokens))
+        )
     assert expected in str(error.value)
     assert len(fake.state.requests) == 1  # not retried
 
 
 def test_request_that_fits_the_server_context_is_answered(fake):
     fake.state.context_length = 100
-    completion = asyncio.run(_model(fake).chat([{"role": "user", "content": "x" * 60}], max_tokens=40))
+    completion = asyncio.run(
+        _model(fake).chat([{"role": "user", "content": "x" * 60}], SamplingParams(max_tokens=40))
+    )
     assert completion.text == "\\boxed{Paris}"
 
 
@@ -281,7 +327,7 @@ def test_stopped_server_gives_one_clear_error():
     model = load_model(server.spec, backoff=0.01, max_retries=1)
     server.stop()
     with pytest.raises(ModelUnavailableError) as error:
-        asyncio.run(model.chat([{"role": "user", "content": "q"}], max_tokens=4))
+        asyncio.run(model.chat([{"role": "user", "content": "q"}], SamplingParams(max_tokens=4)))
     message = str(error.value)
     assert server.base_url in message
     assert "start it" in message
@@ -306,7 +352,7 @@ def test_dropped_connections_are_retried_then_a_model_error():
     model = load_model(f"openai://127.0.0.1:{port}/v1?model=m", backoff=0.01, max_retries=2)
     try:
         with pytest.raises(ModelError, match="failed 3 times") as error:
-            asyncio.run(model.chat([{"role": "user", "content": "q"}], max_tokens=4))
+            asyncio.run(model.chat([{"role": "user", "content": "q"}], SamplingParams(max_tokens=4)))
     finally:
         listener.close()
     assert not isinstance(error.value, ModelUnavailableError)

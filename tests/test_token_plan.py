@@ -108,7 +108,7 @@ def test_the_agent_drafts_within_the_context_with_unset_settings():
     drafts = [call for call in model.calls if "<section>" in call["prompt"]]
     assert len(drafts) == len(trace.steps) == -(-5000 // chunk)
     for call in drafts:
-        assert len(call["prompt"].split()) + call["max_tokens"] <= 1500
+        assert len(call["prompt"].split()) + call["sampling"].max_tokens <= 1500
 
 
 def test_a_question_too_long_for_the_context_fails_alone_in_a_batch():

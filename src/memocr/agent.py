@@ -23,6 +23,7 @@ from memocr.chunking import Chunk, chunk_document, clean_memory, truncate_to_tok
 from memocr.config import at_least, check_fields
 from memocr.errors import ConfigError, InputError, MemocrError
 from memocr.metrics import extract_answer
+from memocr.models.base import SamplingParams
 from memocr.prompts import (
     ANSWER_FROM_IMAGE,
     ANSWER_FROM_TEXT,
@@ -84,6 +85,16 @@ class AgentSettings:
             raise ConfigError(f"setting top_p (--top-p) must be in (0, 1], got {self.top_p}")
         if self.mode != "text":
             get_profile(self.render_profile)
+
+    def sampling(self, max_tokens: int, seed: int | None = None) -> SamplingParams:
+        """The sampling of one model call: these settings' temperature and top-p, with `seed` (a
+        question's own) or else these settings' seed."""
+        return SamplingParams(
+            max_tokens=max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=self.seed if seed is None else seed,
+        )
 
     @classmethod
     def from_config(cls, config: Any, mode: str | None = None) -> AgentSettings:
@@ -279,24 +290,25 @@ class MemoryAgent:
     ) -> None:
         run.stage = "planning"
         run.plan = await asyncio.to_thread(self.plan, question.question, budgets)
-        seed = self.settings.seed if question.seed is None else question.seed
         if run.given_memory is None:
-            memory = await self._draft_all(question, run, seed, progress, on_step)
+            draft_sampling = self.settings.sampling(run.plan.max_memory_tokens, question.seed)
+            memory = await self._draft_all(question, run, draft_sampling, progress, on_step)
         else:
             memory = run.given_memory
 
-        await self._read(question, memory, budgets, run, seed)
+        answer_sampling = self.settings.sampling(run.plan.max_answer_tokens, question.seed)
+        await self._read(question, memory, budgets, run, answer_sampling)
         run.stage = "done"
 
     async def _draft_all(
         self,
         question: Question,
         run: _Run,
-        seed: int | None,
+        sampling: SamplingParams,
         progress: ProgressCallback | None,
         on_step: StepCallback | None,
     ) -> str:
-        """Chunk the document and draft over every chunk; returns the final memory."""
+        """Chunk the document and draft over every chunk with `sampling`; returns the final memory."""
         assert run.plan is not None
         run.stage = "chunking"
         clock = time.perf_counter()
@@ -312,7 +324,7 @@ class MemoryAgent:
         memory = INITIAL_MEMORY
         for index, chunk in enumerate(chunks):
             run.chunk_index = index
-            step = await self._draft(question.question, chunk, index, memory, run.plan, seed)
+            step = await self._draft(question.question, chunk, index, memory, sampling)
             memory = step.memory
             run.steps.append(step)
             if on_step is not None:
@@ -324,10 +336,9 @@ class MemoryAgent:
         return memory
 
     async def _read(
-        self, question: Question, memory: str, budgets: list[int], run: _Run, seed: int | None
+        self, question: Question, memory: str, budgets: list[int], run: _Run, sampling: SamplingParams
     ) -> None:
-        """Render the final memory (visual modes) and answer at every budget."""
-        assert run.plan is not None
+        """Render the final memory (visual modes) and answer at every budget with `sampling`."""
         if self.mode.input_format is not None:
             run.stage = "render"
             run.render = await self._render(memory)
@@ -336,9 +347,9 @@ class MemoryAgent:
         for budget in budgets:
             run.budget = budget
             if run.render is not None:
-                answer = await self._answer_from_image(question.question, run.render, budget, run.plan, seed)
+                answer = await self._answer_from_image(question.question, run.render, budget, sampling)
             else:
-                answer = await self._answer_from_text(question.question, memory, budget, run.plan, seed)
+                answer = await self._answer_from_text(question.question, memory, budget, sampling)
             run.answers.append(answer)
         run.budget = None
         if run.render is not None:
@@ -404,12 +415,10 @@ class MemoryAgent:
         return list(await asyncio.gather(*(one(question) for question in questions)))
 
     async def _draft(
-        self, question: str, chunk: Chunk, index: int, memory: str, plan: TokenPlan, seed: int | None
+        self, question: str, chunk: Chunk, index: int, memory: str, sampling: SamplingParams
     ) -> DraftStep:
         prompt = self.mode.draft_prompt.format(question=question, chunk=chunk.text, memory=memory)
-        completion = await self._chat(
-            {"type": "text", "text": prompt}, max_tokens=plan.max_memory_tokens, seed=seed
-        )
+        completion = await self._chat({"type": "text", "text": prompt}, sampling=sampling)
         return DraftStep(
             chunk_index=index,
             chunk_tokens=chunk.tokens,
@@ -440,20 +449,14 @@ class MemoryAgent:
             image=result.image,
         )
 
-    async def _chat(self, *parts: dict, max_tokens: int, seed: int | None) -> Completion:
+    async def _chat(self, *parts: dict, sampling: SamplingParams) -> Completion:
         messages: list[dict[str, Any]] = [{"role": "user", "content": list(parts)}]
         if self.model.system_prompt is not None:
             messages.insert(0, {"role": "system", "content": self.model.system_prompt.text})
-        return await self.model.chat(
-            messages,
-            max_tokens=max_tokens,
-            temperature=self.settings.temperature,
-            top_p=self.settings.top_p,
-            seed=seed,
-        )
+        return await self.model.chat(messages, sampling)
 
     async def _answer_from_image(
-        self, question: str, render: RenderInfo, budget: int, plan: TokenPlan, seed: int | None
+        self, question: str, render: RenderInfo, budget: int, sampling: SamplingParams
     ) -> BudgetAnswer:
         assert render.image is not None
         clock = time.perf_counter()
@@ -462,8 +465,7 @@ class MemoryAgent:
         completion = await self._chat(
             {"type": "image", "image": image},
             {"type": "text", "text": self.mode.answer_prompt.format(question=question)},
-            max_tokens=plan.max_answer_tokens,
-            seed=seed,
+            sampling=sampling,
         )
         return _budget_answer(
             budget,
@@ -480,15 +482,14 @@ class MemoryAgent:
         )
 
     async def _answer_from_text(
-        self, question: str, memory: str, budget: int, plan: TokenPlan, seed: int | None
+        self, question: str, memory: str, budget: int, sampling: SamplingParams
     ) -> BudgetAnswer:
         shown, shown_tokens = await asyncio.to_thread(
             truncate_to_tokens, memory, self.model.tokenizer, budget
         )
         completion = await self._chat(
             {"type": "text", "text": self.mode.answer_prompt.format(question=question, memory=shown)},
-            max_tokens=plan.max_answer_tokens,
-            seed=seed,
+            sampling=sampling,
         )
         return _budget_answer(budget, completion, memory_tokens=shown_tokens)
 

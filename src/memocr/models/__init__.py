@@ -5,7 +5,7 @@ backend that needs them, when it is built.
 """
 
 from memocr.errors import ContextLengthError, ModelError, ModelSpecError, ModelUnavailableError
-from memocr.models.base import ChatModel, Completion, Message, Tokenizer, Usage
+from memocr.models.base import ChatModel, Completion, Message, SamplingParams, Tokenizer, Usage
 from memocr.models.ocr import OcrReader
 from memocr.models.spec import SPEC_FORMS, ModelSpec, load_model, parse_spec, redact_spec
 
@@ -20,6 +20,7 @@ __all__ = [
     "ModelSpecError",
     "ModelUnavailableError",
     "OcrReader",
+    "SamplingParams",
     "Tokenizer",
     "Usage",
     "load_model",

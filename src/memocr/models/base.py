@@ -7,6 +7,10 @@ one runtime each (an OpenAI-compatible server, transformers, llama.cpp, OCR in f
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import numbers
+import operator
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -16,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
 
-from memocr.errors import ContextLengthError, ModelError
+from memocr.errors import ConfigError, ContextLengthError, ModelError
 from memocr.prompts import PromptTemplate
 
 # {"role": "system" | "user" | "assistant", "content": str | list[part]}; a part is
@@ -44,6 +48,61 @@ class Tokenizer(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class SamplingParams:
+    """How one completion is generated: the sampling settings every backend takes, as one value.
+
+    Greedy when `temperature` is 0; otherwise sampled at that temperature from the top-p nucleus.
+    `seed` makes a sampled completion reproducible where the backend honours it (transformers, vLLM,
+    llama.cpp); a trainer drawing several samples of one prompt gives each its own (`with_seed`).
+    `logprobs` asks for the token ids of the prompt and the completion and the log-probability of
+    each completion token (`Completion.prompt_ids`, `completion_ids`, `logprobs`), what a
+    policy-gradient trainer keeps as the old policy's log-probs; a backend that cannot give them raises
+    `ModelError` rather than leave them out.
+    """
+
+    max_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    logprobs: bool = False
+
+    def __post_init__(self) -> None:
+        set_field = object.__setattr__  # normalised values go into the frozen fields
+        set_field(self, "max_tokens", _whole_number("max_tokens", self.max_tokens))
+        if self.max_tokens < 1:
+            raise ConfigError(f"sampling setting max_tokens must be at least 1, got {self.max_tokens}")
+        set_field(self, "temperature", _number("temperature", self.temperature))
+        if not self.temperature >= 0:  # written so that NaN fails too
+            raise ConfigError(f"sampling setting temperature must be at least 0, got {self.temperature}")
+        set_field(self, "top_p", _number("top_p", self.top_p))
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"sampling setting top_p must be in (0, 1], got {self.top_p}")
+        if self.seed is not None:
+            set_field(self, "seed", _whole_number("seed", self.seed))
+        if not isinstance(self.logprobs, bool):
+            raise ConfigError(f"sampling setting logprobs must be true or false, got {self.logprobs!r}")
+
+    def with_seed(self, seed: int | None) -> SamplingParams:
+        """The same settings with another seed (one per sample of the same prompt)."""
+        return dataclasses.replace(self, seed=seed)
+
+
+def _whole_number(name: str, value: object) -> int:
+    """`value` as an int (numpy integers included); anything else, a bool too, is a `ConfigError`."""
+    if not isinstance(value, bool):
+        with contextlib.suppress(TypeError):
+            return operator.index(value)  # type: ignore[arg-type]
+    raise ConfigError(f"sampling setting {name} must be a whole number, got {value!r}")
+
+
+def _number(name: str, value: object) -> float:
+    """`value` as a float (ints and numpy numbers included); anything else is a `ConfigError`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"sampling setting {name} must be a number, got {value!r}")
+    return float(value)
+
+
 @dataclass
 class Usage:
     prompt_tokens: int
@@ -67,6 +126,13 @@ class Completion:
     # OCR reader only: tokens cut from the end of `ocr_text` so the prompt fit the text model's context
     # (0 when all of it was given to the model).
     ocr_truncated_tokens: int | None = None
+    # Only when asked for (`SamplingParams.logprobs`): the token ids the model was given (None where a
+    # server does not report them) and those it generated (an end-of-turn token it stopped at
+    # included), and for each generated id its log-probability under the model's own distribution:
+    # the log-softmax of its logits, before temperature and top-p reshape them for sampling.
+    prompt_ids: list[int] | None = None
+    completion_ids: list[int] | None = None
+    logprobs: list[float] | None = None
 
 
 class ChatModel(ABC):
@@ -92,16 +158,10 @@ class ChatModel(ABC):
     image_tokens_in_context: bool = True
 
     @abstractmethod
-    async def chat(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        seed: int | None = None,
-    ) -> Completion:
-        """Answer `messages`; greedy when `temperature` is 0."""
+    async def chat(self, messages: list[Message], sampling: SamplingParams) -> Completion:
+        """Answer `messages` as `sampling` says (greedy when its temperature is 0); with
+        `sampling.logprobs`, fill the completion's token ids and log-probs or raise `ModelError`
+        (`logprobs_unavailable`)."""
 
     @property
     @abstractmethod
@@ -147,6 +207,12 @@ def context_overflow(
         f"{model}: {prompt} plus max_tokens ({max_tokens}){total} does not fit {context}; "
         f"shorten the input (smaller chunks or memory) or lower max_tokens{detail}"
     )
+
+
+def logprobs_unavailable(backend: str, detail: str) -> ModelError:
+    """The error of a backend asked for token log-probabilities (`SamplingParams.logprobs`) that it
+    cannot give; `detail` says why and what to use instead."""
+    return ModelError(f"{backend}: token log-probabilities are not available {detail}")
 
 
 def content_parts(message: Message) -> list[dict[str, Any]]:

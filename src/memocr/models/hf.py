@@ -28,6 +28,7 @@ from memocr.models.base import (
     ChatModel,
     Completion,
     Message,
+    SamplingParams,
     Usage,
     content_parts,
     context_overflow,
@@ -126,7 +127,9 @@ def expand_image_pads(ids: list[int], image_token_id: int, counts: list[int]) ->
 class HfModel(ChatModel):
     """A model loaded with transformers from a local directory; generation runs in a worker thread,
     one request at a time. Greedy when temperature is 0, else sampling with the given temperature and
-    top-p (the model's own top-k default is switched off so those two are what apply)."""
+    top-p (the model's own top-k default is switched off so those two are what apply). Asked for
+    log-probs, it returns the ids it fed and generated and the raw log-probs of the generated ones
+    (see `_generate`)."""
 
     def __init__(
         self, path: str | Path, *, device: str = "cpu", dtype: str = "auto", name: str | None = None
@@ -170,26 +173,18 @@ class HfModel(ChatModel):
     def count_prompt_tokens(self, messages: list[Message]) -> int:
         return self._inputs(messages)["input_ids"].shape[1]
 
-    async def chat(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        seed: int | None = None,
-    ) -> Completion:
+    async def chat(self, messages: list[Message], sampling: SamplingParams) -> Completion:
         started = time.perf_counter()
         inputs = await asyncio.to_thread(self._inputs, messages)
         prompt_len = inputs["input_ids"].shape[1]
-        if self._context_length is not None and prompt_len + max_tokens > self._context_length:
+        if self._context_length is not None and prompt_len + sampling.max_tokens > self._context_length:
             raise context_overflow(
                 self.name,
                 prompt_tokens=prompt_len,
-                max_tokens=max_tokens,
+                max_tokens=sampling.max_tokens,
                 context_length=self._context_length,
             )
-        new_tokens = await asyncio.to_thread(self._generate, inputs, max_tokens, temperature, top_p, seed)
+        new_tokens, logprobs = await asyncio.to_thread(self._generate, inputs, sampling)
         image_tokens = int((inputs["input_ids"] == self.image_token_id).sum()) if self.is_vision else 0
         return Completion(
             text=self._tokenizer.decode(new_tokens, skip_special_tokens=True),
@@ -197,6 +192,9 @@ class HfModel(ChatModel):
                 prompt_tokens=prompt_len, completion_tokens=len(new_tokens), image_tokens=image_tokens
             ),
             seconds=time.perf_counter() - started,
+            prompt_ids=inputs["input_ids"][0].tolist() if sampling.logprobs else None,
+            completion_ids=new_tokens if sampling.logprobs else None,
+            logprobs=logprobs,
         )
 
     def _inputs(self, messages: list[Message]) -> dict[str, Any]:
@@ -228,22 +226,38 @@ class HfModel(ChatModel):
         return inputs
 
     def _generate(
-        self, inputs: dict[str, Any], max_tokens: int, temperature: float, top_p: float, seed: int | None
-    ) -> list[int]:
+        self, inputs: dict[str, Any], sampling: SamplingParams
+    ) -> tuple[list[int], list[float] | None]:
+        """The generated token ids and, with `sampling.logprobs`, the log-probability of each under
+        the model's raw distribution: the log-softmax of its logits at that step, before temperature
+        and top-p reshape them for sampling. That is the policy's own probability, the one a trainer
+        recomputes for the same tokens, so the two compare directly as PPO's old and new log-probs."""
         import torch
 
         config = copy.deepcopy(self.model.generation_config)
-        config.max_new_tokens = max_tokens
+        config.max_new_tokens = sampling.max_tokens
         config.top_k = None
-        config.do_sample = temperature > 0
-        config.temperature = temperature if config.do_sample else None
-        config.top_p = top_p if config.do_sample else None
+        config.do_sample = sampling.temperature > 0
+        config.temperature = sampling.temperature if config.do_sample else None
+        config.top_p = sampling.top_p if config.do_sample else None
         if config.pad_token_id is None:
             eos = config.eos_token_id
             config.pad_token_id = eos[0] if isinstance(eos, list) else eos
         attention_mask = torch.ones_like(inputs["input_ids"])
         with self._lock, torch.inference_mode():
-            if seed is not None:
-                torch.manual_seed(seed)
-            output = self.model.generate(**inputs, attention_mask=attention_mask, generation_config=config)
-        return output[0, inputs["input_ids"].shape[1] :].tolist()
+            if sampling.seed is not None:
+                torch.manual_seed(sampling.seed)
+            output = self.model.generate(
+                **inputs,
+                attention_mask=attention_mask,
+                generation_config=config,
+                return_dict_in_generate=True,
+                output_logits=sampling.logprobs,
+            )
+        new_tokens = output.sequences[0, inputs["input_ids"].shape[1] :]
+        if not sampling.logprobs:
+            return new_tokens.tolist(), None
+        # One row of raw logits per generated token (batch of one, so no padding after an end token).
+        logits = torch.stack([step[0] for step in output.logits]).float()
+        picked = logits.gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
+        return new_tokens.tolist(), (picked - torch.logsumexp(logits, dim=-1)).tolist()

@@ -34,8 +34,10 @@ from memocr.models.base import (
     ChatModel,
     Completion,
     Message,
+    SamplingParams,
     Usage,
     context_overflow,
+    logprobs_unavailable,
     text_only,
 )
 from memocr.models.embedded import smollm2_path
@@ -204,24 +206,22 @@ class LlamaCpp(ChatModel):
     def count_prompt_tokens(self, messages: list[Message]) -> int:
         return len(self._endpoints.prompt_ids(text_only(messages, self.name)))
 
-    async def chat(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        seed: int | None = None,
-    ) -> Completion:
+    async def chat(self, messages: list[Message], sampling: SamplingParams) -> Completion:
+        if sampling.logprobs:
+            raise logprobs_unavailable(
+                self.name,
+                "from the llama.cpp backend; sample for training with the transformers backend "
+                "(hf://...) or a vLLM server (openai://...)",
+            )
         prompt = text_only(messages, self.name)
         request: dict[str, Any] = {
-            "n_predict": max_tokens,
-            "temperature": temperature,
-            "top_p": top_p,
+            "n_predict": sampling.max_tokens,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
             "repeat_penalty": self.repeat_penalty,
         }
-        if seed is not None:
-            request["seed"] = seed
+        if sampling.seed is not None:
+            request["seed"] = sampling.seed
         started = time.perf_counter()
         response = await asyncio.to_thread(self._complete, prompt, request)
         seconds = time.perf_counter() - started

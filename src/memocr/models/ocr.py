@@ -32,6 +32,7 @@ from memocr.models.base import (
     ChatModel,
     Completion,
     Message,
+    SamplingParams,
     Tokenizer,
     content_parts,
     message_images,
@@ -105,15 +106,9 @@ class OcrReader(ChatModel):
     def context_length(self) -> int | None:
         return self.text_model.context_length
 
-    async def chat(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        seed: int | None = None,
-    ) -> Completion:
+    async def chat(self, messages: list[Message], sampling: SamplingParams) -> Completion:
+        """The text model's completion for `messages` with images read as text; with
+        `sampling.logprobs`, its ids (of the prompt it was given, image text included) and log-probs."""
         started = time.perf_counter()
         read: list[str] = []
         ocr_seconds = 0.0
@@ -121,10 +116,8 @@ class OcrReader(ChatModel):
             text, seconds = await asyncio.to_thread(_read_timed, image)
             read.append(text)
             ocr_seconds += seconds
-        text_messages, cut_tokens = await asyncio.to_thread(self._fit, messages, read, max_tokens)
-        completion = await self.text_model.chat(
-            text_messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed
-        )
+        text_messages, cut_tokens = await asyncio.to_thread(self._fit, messages, read, sampling.max_tokens)
+        completion = await self.text_model.chat(text_messages, sampling)
         if read:
             # No VLM saw the image, so no visual tokens were consumed; the budget lives in the image size.
             completion.usage.image_tokens = None

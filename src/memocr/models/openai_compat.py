@@ -10,6 +10,11 @@ reports `max_model_len` per model). A request that does not fit is the server's 
 the prompt exactly (chat template and image tokens included) and answers 400 before generating, which
 becomes a `ContextLengthError` naming the numbers. The prompt is not counted here first: that would
 cost a tokenizer round trip on every request and could only approximate the server's own count.
+
+Token log-probabilities (`SamplingParams.logprobs`, for training) are asked for with `logprobs: true`
+and vLLM's `return_token_ids` / `return_tokens_as_token_ids`. The completion's ids and log-probs are
+required (a reply without them is a `ModelError`); the prompt's ids come from vLLM's
+`prompt_token_ids` and stay None on a server that does not send them.
 """
 
 from __future__ import annotations
@@ -38,10 +43,12 @@ from memocr.models.base import (
     ChatModel,
     Completion,
     Message,
+    SamplingParams,
     Tokenizer,
     Usage,
     content_parts,
     context_overflow,
+    logprobs_unavailable,
     message_images,
 )
 
@@ -267,24 +274,21 @@ class OpenAICompat(ChatModel):
                 del self._sessions[loop]
                 await session.client.aclose()
 
-    async def chat(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        seed: int | None = None,
-    ) -> Completion:
+    async def chat(self, messages: list[Message], sampling: SamplingParams) -> Completion:
         body: dict[str, Any] = {
             "model": self.model,
             "messages": to_openai_messages(messages),
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "top_p": top_p,
+            "max_tokens": sampling.max_tokens,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
         }
-        if seed is not None:
-            body["seed"] = seed
+        if sampling.seed is not None:
+            body["seed"] = sampling.seed
+        if sampling.logprobs:
+            # vLLM's names: `return_token_ids` (vLLM >= 0.10.2) adds `prompt_token_ids` and
+            # `choices[0].token_ids`; `return_tokens_as_token_ids` writes each logprob token as
+            # "token_id:<id>", which gives the completion's ids on servers without the former.
+            body.update(logprobs=True, return_token_ids=True, return_tokens_as_token_ids=True)
         images = message_images(messages)
         if images:
             body["mm_processor_kwargs"] = processor_kwargs(images)
@@ -297,7 +301,7 @@ class OpenAICompat(ChatModel):
         except (KeyError, IndexError, TypeError) as err:
             raise ModelError(f"{self.base_url} sent a reply without choices: {str(response)[:300]}") from err
         details = usage.get("prompt_tokens_details") or {}
-        return Completion(
+        completion = Completion(
             text=choice["message"].get("content") or "",
             usage=Usage(
                 prompt_tokens=usage.get("prompt_tokens", 0),
@@ -306,6 +310,44 @@ class OpenAICompat(ChatModel):
             ),
             seconds=seconds,
         )
+        if sampling.logprobs:
+            completion.completion_ids, completion.logprobs = self._token_logprobs(choice)
+            completion.prompt_ids = response.get("prompt_token_ids")
+        return completion
+
+    def _token_logprobs(self, choice: dict[str, Any]) -> tuple[list[int], list[float]]:
+        """The completion's token ids and their log-probs from a choice (vLLM's fields, see `chat`).
+
+        vLLM reports the log-probs of its `--logprobs-mode`, by default `raw_logprobs`: the model's
+        own log-softmax before temperature and top-p, as the transformers backend does."""
+        url = f"{self.base_url}/chat/completions"
+        content = (choice.get("logprobs") or {}).get("content")
+        if not isinstance(content, list):
+            raise logprobs_unavailable(
+                self.name,
+                f"from {url}: its reply has no choices[0].logprobs.content (vLLM sends it for logprobs: "
+                "true; this server may not support log-probabilities)",
+            )
+        try:
+            logprobs = [float(entry["logprob"]) for entry in content]
+            ids = choice.get("token_ids")
+            if ids is None:
+                tokens = [str(entry.get("token", "")) for entry in content]
+                if not all(token.startswith("token_id:") for token in tokens):
+                    raise logprobs_unavailable(
+                        self.name,
+                        f"with token ids from {url}: its reply has neither choices[0].token_ids (vLLM >= "
+                        "0.10.2, return_token_ids) nor 'token_id:<id>' logprob tokens "
+                        "(return_tokens_as_token_ids)",
+                    )
+                ids = [int(token.removeprefix("token_id:")) for token in tokens]
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ModelError(f"{self.name}: {url} sent malformed log-probs: {str(content)[:300]}") from err
+        if len(ids) != len(logprobs):
+            raise ModelError(
+                f"{self.name}: {url} sent {len(ids)} completion token ids but {len(logprobs)} log-probs"
+            )
+        return ids, logprobs
 
     async def _post_with_retries(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         url = f"{self.base_url}/{path}"
