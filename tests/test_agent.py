@@ -299,3 +299,24 @@ def test_attempt_returns_a_failed_trace_instead_of_raising_and_uses_the_question
     trace = run(agent.attempt(Question(DOCUMENT, "q?", seed=1234), [16]))
     assert trace.error is None and trace.settings["seed"] == 1234
     assert {call["sampling"].seed for call in agent.model.calls} == {1234}
+
+
+def test_ask_image_sends_an_answer_turn_with_the_image_as_given():
+    from PIL import Image
+
+    from memocr.models.base import SamplingParams
+    from memocr.prompts import PromptTemplate
+
+    class WithSystem(ScriptedModel):
+        system_prompt = PromptTemplate("test-system", 1, "Be brief. ")  # comes first, as in every turn
+
+    model = WithSystem(drafting_reply)
+    agent = MemoryAgent(model, AgentSettings(), AsyncRenderer(pages=1))  # never started: not used
+    image = Image.new("RGB", (1000, 700), "white")  # larger than any budget: it must not be fitted
+    sampling = SamplingParams(max_tokens=8, seed=5)
+    done = run(agent.ask_image(image, agent.answer_prompt("Where?"), sampling))
+    assert done.text == "The answer is \\boxed{w22}"
+    (call,) = model.calls
+    assert call["images"] == [image] and call["sampling"] == sampling
+    assert "<problem>\nWhere?\n</problem>" in call["prompt"]
+    assert call["prompt"].startswith("Be brief. ")

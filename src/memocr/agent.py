@@ -39,6 +39,8 @@ from memocr.token_plan import TokenPlan, plan_tokens
 from memocr.trace import BudgetAnswer, DraftStep, RenderInfo, Trace, TraceError
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from memocr.models import ChatModel, Completion
     from memocr.render import AsyncRenderer
 
@@ -260,6 +262,18 @@ class MemoryAgent:
         says where it stopped. For batch runners that record failures and carry on."""
         trace, _ = await self._attempt(question, _checked_budgets(budgets), on_step=on_step, memory=memory)
         return trace
+
+    def answer_prompt(self, question: str) -> str:
+        """The text a visual mode's answer turn asks about the image for ``question``."""
+        return self.mode.answer_prompt.format(question=question)
+
+    async def ask_image(self, image: Image.Image, prompt: str, sampling: SamplingParams) -> Completion:
+        """One reading turn as the answer turn sends it (the model's system prompt, the image, then
+        ``prompt``), with ``image`` as given: no fitting to a budget. A trainer asks its extra
+        questions about a memory picture this way (MemOCR's degraded-image and cloze objectives)."""
+        return await self._chat(
+            {"type": "image", "image": image}, {"type": "text", "text": prompt}, sampling=sampling
+        )
 
     async def _attempt(
         self,
