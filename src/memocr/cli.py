@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "eval": "Evaluate modes x budgets x datasets; resumable, on one machine or a Ray cluster.",
     "report": "Tables, accuracy-against-budget plots and a browsable HTML report of an eval run.",
     "analyze": "Where memories put their facts (density by region) and the heading-vs-body oracle.",
+    "train": "Budget-aware GRPO training of the memory agent (three objectives, checkpoints, resume).",
 }
 
 
