@@ -75,7 +75,10 @@ def train(config: TrainConfig, on_step: StepCallback | None = None, progress: bo
     model = load_policy(base, config.dtype)
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    ref = load_policy(base, config.dtype).eval().requires_grad_(False) if config.kl_coef else None
+    ref = None
+    if config.kl_coef:  # frozen and only run forward: bfloat16 on GPUs, where it is a whole copy each
+        ref_dtype = "bfloat16" if accelerator.device.type == "cuda" else config.dtype
+        ref = load_policy(base, ref_dtype).eval().requires_grad_(False)
     optimizer, schedule = optimizer_and_schedule(model, config)
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(schedule)
