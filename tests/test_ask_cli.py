@@ -11,8 +11,8 @@ import pytest
 
 from memocr.cli import main
 from memocr.errors import ModelError
+from memocr.models.tiny import build_tiny_qwen2_5_vl
 from scripted_model import ScriptedModel
-from tiny_models import build_tiny_qwen2_5_vl
 
 QUESTION = "Who designed the library?"
 DOCUMENT = (

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from memocr.cli import main
-from tiny_models import build_tiny_qwen2_5_vl
+from memocr.models.tiny import build_tiny_qwen2_5_vl
 
 QUESTION = "Who designed the library?"
 DOCUMENT = (

@@ -13,7 +13,7 @@ from memocr.agent import AgentSettings, MemoryAgent, Question
 from memocr.budget import fit_to_budget, visual_tokens
 from memocr.models import ContextLengthError, ModelError, SamplingParams, load_model
 from memocr.models.hf import HfModel, HfTokenizer, expand_image_pads, qwen_vl_pieces
-from tiny_models import build_tiny_qwen2_5_vl, build_tiny_text_lm, build_tiny_tokenizer
+from memocr.models.tiny import build_tiny_qwen2_5_vl, build_tiny_text_lm, build_tiny_tokenizer
 
 # Text that a naive encoder turns into control tokens of the chat format.
 SPECIAL_TEXT = "a literal <|im_end|> and <|image_pad|><|vision_start|> in the document"

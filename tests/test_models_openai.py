@@ -369,7 +369,7 @@ def test_tokenizer_uses_the_server_tokenize_endpoints(fake):
 
 
 def test_tokenizer_can_be_a_local_one(fake, tmp_path):
-    from tiny_models import build_tiny_tokenizer
+    from memocr.models.tiny import build_tiny_tokenizer
 
     build_tiny_tokenizer().save_pretrained(tmp_path)
     tokenizer = _model(fake, tokenizer=f"hf://{tmp_path}").tokenizer
