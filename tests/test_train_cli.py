@@ -7,8 +7,19 @@ import pytest
 from memocr.cli import main
 
 # train-tiny, smaller still: one question, two rollouts, one drafting turn each, short answers.
-FAST = "--n 2 --batch-questions 1 --offline-docs 4 --chunk-tokens 1200 --budget 16".split()
-FAST += "--max-memory-tokens 16 --max-answer-tokens 8".split()
+FAST = [
+    "--n",
+    "2",
+    "--batch-questions",
+    "1",
+    "--offline-docs",
+    "4",
+    "--chunk-tokens",
+    "1200",
+    "--budget",
+    "16",
+]
+FAST += ["--max-memory-tokens", "16", "--max-answer-tokens", "8"]
 
 
 def test_train_tiny_then_ask_with_its_checkpoint(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
