@@ -243,6 +243,8 @@ class HfModel(ChatModel):
         if config.pad_token_id is None:
             eos = config.eos_token_id
             config.pad_token_id = eos[0] if isinstance(eos, list) else eos
+        config.return_dict_in_generate = True
+        config.output_logits = sampling.logprobs
         attention_mask = torch.ones_like(inputs["input_ids"])
         with self._lock, torch.inference_mode():
             if sampling.seed is not None:
@@ -251,8 +253,6 @@ class HfModel(ChatModel):
                 **inputs,
                 attention_mask=attention_mask,
                 generation_config=config,
-                return_dict_in_generate=True,
-                output_logits=sampling.logprobs,
             )
         new_tokens = output.sequences[0, inputs["input_ids"].shape[1] :]
         if not sampling.logprobs:
