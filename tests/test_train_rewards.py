@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from memocr.errors import InputError
-from memocr.metrics import score, sub_exact_match
-from memocr.train.rewards import READ_LAST_CHARS, boxed_answer, cloze_reward, normalize, qa_reward
+from memocr.metrics import paper_boxed, score, sub_exact_match
+from memocr.train.rewards import READ_LAST_CHARS, cloze_reward, normalize, qa_reward
 
 
 @pytest.mark.parametrize("short", ["a", "k", "the", "ford"])
@@ -73,13 +73,13 @@ def test_only_the_last_300_characters_are_read() -> None:
 
 def test_a_box_opened_before_the_window_is_not_read() -> None:
     response = r"\boxed{" + "x" * 320 + "}"
-    assert boxed_answer(response[-READ_LAST_CHARS:].lower()) is None
+    assert paper_boxed(response[-READ_LAST_CHARS:].lower()) is None
     assert qa_reward(response, ["x" * 320]) == 0.0
 
 
 def test_boxed_answer_is_raw() -> None:
-    assert boxed_answer(r"a \boxed{\text{x} {y}} b") == r"\text{x} {y}"
-    assert boxed_answer("no box") is None
+    assert paper_boxed(r"a \boxed{\text{x} {y}} b") == r"\text{x} {y}"
+    assert paper_boxed("no box") is None
 
 
 def test_normalize_is_literal_substring_replacement() -> None:

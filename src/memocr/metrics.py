@@ -90,7 +90,7 @@ def _final_part(text: str) -> str:
     return text
 
 
-def _paper_boxed(text: str) -> str | None:
+def paper_boxed(text: str) -> str | None:
     """The released box extraction, same behaviour on every input.
 
     Any ``"\\boxed "`` (with a space) anywhere wins: the answer is what follows its last occurrence up to
@@ -200,7 +200,7 @@ def extract_answer(text: str, scoring: str = "paper", answer_format: str = "boxe
     check_answer_format(answer_format)
     final = _final_part(text)
     if scoring == "paper":
-        return (_paper_boxed if answer_format == "boxed" else _paper_answer_is)(final)
+        return (paper_boxed if answer_format == "boxed" else _paper_answer_is)(final)
     readers = (_lenient_boxed, _lenient_answer_is)
     for read in readers if answer_format == "boxed" else reversed(readers):
         answer = read(final)

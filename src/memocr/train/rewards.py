@@ -26,11 +26,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from memocr.errors import InputError
+from memocr.metrics import paper_boxed
 
 READ_LAST_CHARS = 300
-_BOX = "\\boxed"
-_BOX_OPEN = "\\boxed{"
-_BOX_SPACE = "\\boxed "
 
 # (old, new) in the order the released rule applies them; each is a plain substring replacement.
 _NORMALISATION: tuple[tuple[str, str], ...] = (
@@ -63,25 +61,6 @@ def normalize(text: str) -> str:
     return text
 
 
-def boxed_answer(text: str) -> str | None:
-    """The answer the released rule reads from ``text`` (already cut and lowercased), or None."""
-    if _BOX_SPACE in text:
-        return text.rsplit(_BOX_SPACE, 1)[1].split("$", 1)[0]
-    start = text.rfind(_BOX)
-    if start < 0:
-        return None
-    depth = 0
-    for i in range(start, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                span = text[start : i + 1]
-                return span[len(_BOX_OPEN) : -1] if span.startswith(_BOX_OPEN) else None
-    return None
-
-
 def qa_reward(response: str, golds: Sequence[str]) -> float:
     """1.0 when the last box of the response's last 300 characters equals a gold alias, else 0.0.
 
@@ -92,7 +71,7 @@ def qa_reward(response: str, golds: Sequence[str]) -> float:
         raise TypeError("golds is a list of aliases, not a single string")
     if not golds:
         raise InputError("at least one gold answer is needed to compute a reward")
-    answer = boxed_answer(response[-READ_LAST_CHARS:].lower())
+    answer = paper_boxed(response[-READ_LAST_CHARS:].lower())
     if answer is None:
         return 0.0
     answer = normalize(answer)
