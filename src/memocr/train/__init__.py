@@ -9,8 +9,8 @@ turns) and ``loss`` the PPO-clipped token-mean policy loss with a low-variance K
 
 The trainer on accelerate: ``config`` (one typed config; shipped ``configs/train-tiny.yaml`` and
 ``configs/paper.yaml``), ``rollout`` and ``recording`` (rollouts run `MemoryAgent` itself through a
-recording `ChatModel`; turns are ``turns.Turn``), ``engine`` (local transformers generation or a vLLM
-server, with ``vllm_sync`` pushing weights), ``policy`` (turns as tensors, log-probs), ``batching``,
-``update`` (old/reference log-probs, PPO mini-batch steps), ``setup``, ``checkpoint``, ``log`` and
-``stats`` (metrics), and ``loop``, which ties them together.
+recording `ChatModel`; turns are ``turns.Turn``), ``engine`` (local transformers generation, batched
+by ``batched``, or a vLLM server, with ``vllm_sync`` pushing weights), ``policy`` (turns as tensors,
+log-probs), ``batching``, ``update`` (old/reference log-probs, PPO mini-batch steps), ``setup``,
+``checkpoint``, ``log`` and ``stats`` (metrics), and ``loop``, which ties them together.
 """

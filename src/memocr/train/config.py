@@ -68,8 +68,23 @@ class TrainConfig:
             "vLLM server openai://host:port/v1?model=NAME whose weights are pushed after each step"
         },
     )
+    local_batch: int = field(
+        default=1,
+        metadata={
+            "help": "engine 'local': up to N concurrent text-only model calls generated together in one "
+            "left-padded batch (1: one call at a time, as memocr ask does)"
+        },
+    )
     n: int = field(default=16, metadata={"help": "rollouts per question (the GRPO group)"})
     batch_questions: int = field(default=64, metadata={"help": "questions per training step"})
+    memory: Literal["image", "text"] = field(
+        default="image",
+        metadata={
+            "help": "how the answer turn reads the memory: 'image' (MemOCR: rendered, fitted to the "
+            "budget) or 'text' (MemAgent-style: the first `budget` tokens of the memory as text; trains "
+            "T_std only, so weight_aug_m and weight_aug_q must be 0)"
+        },
+    )
     layout: bool = field(
         default=True,
         metadata={"help": "drafting prompt asks for layout (headings, bold); --no-layout: plain Markdown"},
@@ -87,6 +102,14 @@ class TrainConfig:
     weight_aug_m: float = field(default=0.7, metadata={"help": "weight of T_augM (degraded image)"})
     weight_aug_q: float = field(default=0.3, metadata={"help": "weight of T_augQ (cloze question)"})
     normalize_std: bool = field(default=False, metadata={"help": "divide advantages by the group std"})
+    reward: Literal["boxed", "f1"] = field(
+        default="boxed",
+        metadata={
+            "help": "answer reward: 'boxed' (the released rule: exact match of the last \\boxed{}) or "
+            "'f1' (token F1 of the stated answer: a box, else what follows 'the answer is', else the "
+            "whole reply; for models too small to box)"
+        },
+    )
     # --- optimisation
     mini_batch_questions: int = field(default=16, metadata={"help": "questions per optimizer step"})
     ppo_epochs: int = field(default=1, metadata={"help": "passes over each step's rollouts"})
@@ -105,6 +128,13 @@ class TrainConfig:
     )
     gradient_checkpointing: bool = field(default=False, metadata={"help": "recompute activations"})
     dtype: Literal["float32", "bfloat16"] = field(default="float32", metadata={"help": "weights' dtype"})
+    mixed_precision: Literal["no", "bf16"] | None = field(
+        default=None,
+        metadata={
+            "help": "compute in bfloat16 autocast over the weights' dtype ('bf16'; on CPUs with AMX or "
+            "AVX512-BF16 several times faster) or not ('no'); unset: what accelerate launch was told"
+        },
+    )
     # --- run
     max_steps: int = field(default=1000, metadata={"help": "training steps"})
     save_every: int = field(default=20, metadata={"help": "checkpoint every N steps (and at the end)"})
@@ -120,6 +150,7 @@ class TrainConfig:
         at_least(self, 1, "offline_docs", "offline_questions", "max_questions", "n", "batch_questions")
         at_least(self, 1, "budget", "chunk_tokens", "max_memory_tokens", "max_answer_tokens")
         at_least(self, 1, "concurrency", "mini_batch_questions", "ppo_epochs", "micro_batch_tokens")
+        at_least(self, 1, "local_batch")
         at_least(self, 1, "logprob_batch_tokens", "max_steps", "save_every")
         at_least(self, 0, "warmup_steps", "weight_decay", "kl_coef", "temperature", "lr")
         if self.grad_clip <= 0:
@@ -140,13 +171,21 @@ class TrainConfig:
                 f"setting engine must be 'local' or openai://host:port/v1?model=NAME, got {self.engine!r}"
             )
         self.objective_weights()  # a ConfigError when every weight is 0
+        if self.memory == "text" and (self.weight_aug_m or self.weight_aug_q):
+            raise ConfigError(
+                "memory 'text' trains T_std only (T_augM degrades the memory picture and T_augQ asks "
+                "about it, and a text memory has none): pass --weight-aug-m 0 --weight-aug-q 0"
+            )
 
     def objective_weights(self) -> ObjectiveWeights:
         return ObjectiveWeights(std=self.weight_std, aug_m=self.weight_aug_m, aug_q=self.weight_aug_q)
 
     @property
     def mode(self) -> str:
-        """The agent mode the rollouts run: MemOCR's layout prompt, or the no-layout ablation."""
+        """The agent mode the rollouts run: MemOCR's layout prompt, the no-layout ablation, or the
+        MemAgent-style text memory (``memory: text``; ``layout`` does not apply there)."""
+        if self.memory == "text":
+            return "text"
         return "visual" if self.layout else "visual-plain"
 
     def base_model_path(self) -> str:

@@ -31,6 +31,26 @@ from memocr.train.stats import finish, rollout_stats, summary
 StepCallback = Callable[[int, dict[str, float], str], None]
 
 
+@dataclass
+class StepView:
+    """What an ``after_step`` hook of `train` sees: the step just trained and its metrics, the policy
+    (unwrapped from DDP), the frozen reference model (None when ``kl_coef`` is 0), the generation
+    engine's `ChatModel`, and the event-loop runner and renderer the rollouts use (renderer None for a
+    text memory). For evaluations during training, e.g. ``benchmarks/train_signal.py``."""
+
+    step: int
+    metrics: dict[str, float]
+    config: TrainConfig
+    model: Any
+    reference: Any
+    chat_model: Any
+    runner: asyncio.Runner
+    renderer: Any
+
+
+AfterStep = Callable[[StepView], "dict[str, float] | None"]
+
+
 class TrainingError(MemocrError):
     """A step could not train: a process has no turn left to train on."""
 
@@ -44,8 +64,17 @@ class TrainResult:
     metrics: list[dict[str, Any]] = field(default_factory=list)
 
 
-def train(config: TrainConfig, on_step: StepCallback | None = None, progress: bool = False) -> TrainResult:
-    """Run (or resume) training as ``config`` says; every process of an accelerate launch calls it."""
+def train(
+    config: TrainConfig,
+    on_step: StepCallback | None = None,
+    progress: bool = False,
+    after_step: AfterStep | None = None,
+) -> TrainResult:
+    """Run (or resume) training as ``config`` says; every process of an accelerate launch calls it.
+
+    ``after_step`` is called on every process after each step, before its metrics are written; the
+    values it returns are added to the step's metrics (the main process's are the ones logged).
+    """
     import torch
     from tqdm import tqdm
 
@@ -60,7 +89,7 @@ def train(config: TrainConfig, on_step: StepCallback | None = None, progress: bo
         training_records,
     )
 
-    accelerator = make_accelerator()
+    accelerator = make_accelerator(config.mixed_precision)
     config.check_world(accelerator.num_processes)
     out, main = config.out, accelerator.is_main_process
     resume_from = resolve_resume(out, config.resume) if config.resume else None
@@ -86,25 +115,37 @@ def train(config: TrainConfig, on_step: StepCallback | None = None, progress: bo
         # Not handed to accelerate: it is frozen, needs no wrapper, and must not be saved in checkpoints.
         # Under FSDP each process holds the whole reference model (see docs/training.md).
         ref = ref.to(accelerator.device)
+        if accelerator.native_amp:  # the same autocast as the prepared policy, for scoring and generation
+            ref.forward = accelerator.autocast()(ref.forward)
     start = load_checkpoint(accelerator, resume_from) if resume_from else 0
     log = MetricsLog(out, resumed_step=start) if main else None
     if main:
         (out / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
     inputs = PolicyInputs.from_pretrained(base)
     tokenizer = None if config.engine == "local" else inputs_tokenizer(base)
-    engine = build_engine(config.engine, base, model, accelerator, tokenizer, group_port=51216)
+    engine = build_engine(
+        config.engine, base, model, accelerator, tokenizer, group_port=51216, local_batch=config.local_batch
+    )
     parts = dict(model=model, ref=ref, optimizer=optimizer, schedule=schedule, inputs=inputs, engine=engine)
     result = TrainResult(out=out, last_step=start, main=main)
     bar = tqdm(
         total=config.max_steps, initial=start, desc="training", unit="step", disable=not (progress and main)
     )
-    renderer = AsyncRenderer(profile=config.profile)
+    # A text memory is never rendered: no browser to start.
+    renderer = AsyncRenderer(profile=config.profile) if config.memory == "image" else None
     try:
         with asyncio.Runner() as runner:
-            runner.run(renderer.start())
+            if renderer is not None:
+                runner.run(renderer.start())
             try:
                 for step in range(start + 1, config.max_steps + 1):
                     metrics = _step(step, config, records, accelerator, runner, renderer, parts)
+                    if after_step is not None:
+                        view = StepView(
+                            step, metrics, config, accelerator.unwrap_model(model), ref,
+                            engine.chat_model, runner, renderer,
+                        )  # fmt: skip
+                        metrics.update(after_step(view) or {})
                     if log is not None:
                         log.write(step, metrics)
                     if on_step is not None and main:
@@ -114,7 +155,8 @@ def train(config: TrainConfig, on_step: StepCallback | None = None, progress: bo
                     result.last_step = step
                     bar.update(1)
             finally:
-                runner.run(renderer.close())
+                if renderer is not None:
+                    runner.run(renderer.close())
     finally:
         bar.close()
         if log is not None:

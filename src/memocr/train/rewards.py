@@ -89,3 +89,27 @@ def cloze_reward(response: str, words: Sequence[str]) -> float:
     if not words:
         raise InputError("a cloze reward needs the blanked words")
     return qa_reward(response, [", ".join(words)])
+
+
+def f1_reward(response: str, golds: Sequence[str]) -> float:
+    """Token F1 between the answer a response states and the best gold alias, in [0, 1].
+
+    The answer is what memocr's lenient scoring reads (:func:`memocr.metrics.extract_answer`, rule
+    ``"lenient"``): the last ``\\boxed{}`` (LaTeX text wrappers removed), else the rest of the line after
+    the last "the answer is", else the whole response. F1 is taken after SQuAD normalisation (case,
+    punctuation, articles). Partial credit, and precision counts: "Kelvaford" scores 1, "He was born
+    in Kelvaford" 0.33, a bare "k" 0. Not the paper's reward: for models too small to write
+    ``\\boxed{}`` at all, whose released-rule reward is 0 on every sample and so gives GRPO nothing to
+    compare.
+    """
+    from memocr.metrics import extract_answer, f1
+
+    if isinstance(golds, str):
+        raise TypeError("golds is a list of aliases, not a single string")
+    if not golds:
+        raise InputError("at least one gold answer is needed to compute a reward")
+    return f1(extract_answer(response, "lenient", "boxed") or response, golds, "lenient")
+
+
+ANSWER_REWARDS = {"boxed": qa_reward, "f1": f1_reward}
+"""The answer rewards ``TrainConfig.reward`` names."""

@@ -7,7 +7,11 @@ log-probs switched on and keeps what the trainer needs: the messages, the prompt
 the engine's log-probs and the image. Then the same agent asks the two training-only questions about
 the same memory picture: T_augM (the same question on the `degrade`d image) and T_augQ (a cloze
 question on the memory's own words, `make_cloze`, on the unchanged image). Rewards are the released
-rule (`rewards.qa_reward`, `rewards.cloze_reward`).
+rule (`rewards.qa_reward`, `rewards.cloze_reward`), or `rewards.f1_reward` for the answers when
+``reward: f1``.
+
+With ``memory: text`` the agent runs its MemAgent-style text mode: the same drafting turns, then the
+answer turn reads the first ``budget`` tokens of the memory as text. Only T_std is trained there.
 
 Each of the n rollouts of a question has its own seed (from the run seed, the step, the question and
 the rollout index), so the samples of a group differ and a rerun draws the same ones.
@@ -31,7 +35,7 @@ from memocr.train.augment import degrade
 from memocr.train.cloze import make_cloze
 from memocr.train.config import TrainConfig
 from memocr.train.recording import Call, RecordingModel
-from memocr.train.rewards import cloze_reward, qa_reward
+from memocr.train.rewards import ANSWER_REWARDS, cloze_reward
 from memocr.train.turns import Turn
 
 
@@ -114,10 +118,15 @@ async def rollout(
     if trace.error is not None:
         result.error = f"{trace.error.stage}: {trace.error.type}: {trace.error.message}"
         return result
+    qa_reward = ANSWER_REWARDS[config.reward]
     try:
-        for call in recorder.calls:
-            kind = DRAFT if call.image is None else STD
-            result.turns.append(_turn(call, kind, record.id, sample))
+        # The agent made one drafting call per chunk, then the answer call (one budget).
+        drafts = len(trace.steps)
+        if len(recorder.calls) != drafts + 1:
+            calls = len(recorder.calls)
+            raise RuntimeError(f"{calls} model calls for {drafts} drafting turns and one answer")
+        for index, call in enumerate(recorder.calls):
+            result.turns.append(_turn(call, DRAFT if index < drafts else STD, record.id, sample))
         answer = trace.answers[0]
         result.visual_tokens = answer.visual_tokens
         result.rewards[STD] = qa_reward(answer.response, record.answers)

@@ -15,12 +15,15 @@ from memocr.errors import ConfigError, InputError, ModelUnavailableError
 from memocr.train.config import TINY_MODEL, TrainConfig
 
 
-def make_accelerator() -> Any:
+def make_accelerator(mixed_precision: str | None = None) -> Any:
+    """The processes' accelerator; ``mixed_precision`` ('no', 'bf16') overrides what accelerate launch
+    was told (None keeps it)."""
     import torch
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
     return Accelerator(
+        mixed_precision=mixed_precision,
         cpu=not torch.cuda.is_available(),
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
         step_scheduler_with_optimizer=False,
