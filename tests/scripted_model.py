@@ -68,3 +68,15 @@ class ScriptedModel(ChatModel):
         text = self.reply(prompt, images)
         usage = Usage(prompt_tokens=len(prompt.split()), completion_tokens=len(text.split()))
         return Completion(text=text, usage=usage, seconds=time.perf_counter() - started)
+
+
+class IdModel(ScriptedModel):
+    """The scripted model plus what a trainer needs: token ids and log-probs when asked for."""
+
+    async def chat(self, messages: list[Message], sampling: SamplingParams) -> Completion:
+        done = await super().chat(messages, sampling)
+        if sampling.logprobs:
+            done.prompt_ids = self.tokenizer.encode(self.calls[-1]["prompt"])
+            done.completion_ids = self.tokenizer.encode(done.text)
+            done.logprobs = [-0.5] * len(done.completion_ids)
+        return done

@@ -8,30 +8,17 @@ import pytest
 
 from memocr.agent import MODES
 from memocr.data.record import QARecord
-from memocr.models.base import Completion, Message, SamplingParams
 from memocr.render import AsyncRenderer
 from memocr.train.advantages import ObjectiveWeights
 from memocr.train.augment import degrade
 from memocr.train.config import TrainConfig
 from memocr.train.rollout import Rollout, assign_advantages, rollout, rollout_batch, sample_seed
 from memocr.train.turns import Turn
-from scripted_model import ScriptedModel
+from scripted_model import IdModel
 
 MEMORY = "# Kelvaford\n\n**Orsa Thelwick** founded Velmora Glassworks in 1871 and was born in Kelvaford."
 DOCUMENT = " ".join(f"word{i}" for i in range(30))
 RECORD = QARecord("q1", "offline", "Where was the founder born?", ["Kelvaford"], DOCUMENT, 2, 0)
-
-
-class IdModel(ScriptedModel):
-    """The scripted model plus what a trainer needs: token ids and log-probs when asked for."""
-
-    async def chat(self, messages: list[Message], sampling: SamplingParams) -> Completion:
-        done = await super().chat(messages, sampling)
-        if sampling.logprobs:
-            done.prompt_ids = self.tokenizer.encode(self.calls[-1]["prompt"])
-            done.completion_ids = self.tokenizer.encode(done.text)
-            done.logprobs = [-0.5] * len(done.completion_ids)
-        return done
 
 
 def reply(prompt: str, images: list) -> str:

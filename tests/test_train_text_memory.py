@@ -10,28 +10,17 @@ import torch
 
 from memocr.data.record import QARecord
 from memocr.errors import ConfigError, InputError
-from memocr.models.base import Completion, Message, SamplingParams
 from memocr.models.tiny import build_tiny_qwen2_5_vl
 from memocr.train.batched import BatchedGeneration
 from memocr.train.config import TrainConfig
 from memocr.train.loop import StepView, train
 from memocr.train.rewards import ANSWER_REWARDS, f1_reward
 from memocr.train.rollout import Rollout, rollout
-from scripted_model import ScriptedModel
+from scripted_model import IdModel
 
 MEMORY = "Orsa Thelwick founded Velmora Glassworks in 1871 and was born in Kelvaford."
 DOCUMENT = " ".join(f"word{i}" for i in range(30))
 RECORD = QARecord("q1", "offline", "Where was the founder born?", ["Kelvaford"], DOCUMENT, 2, 0)
-
-
-class IdModel(ScriptedModel):
-    async def chat(self, messages: list[Message], sampling: SamplingParams) -> Completion:
-        done = await super().chat(messages, sampling)
-        if sampling.logprobs:
-            done.prompt_ids = self.tokenizer.encode(self.calls[-1]["prompt"])
-            done.completion_ids = self.tokenizer.encode(done.text)
-            done.logprobs = [-0.5] * len(done.completion_ids)
-        return done
 
 
 def reply(prompt: str, images: list) -> str:
