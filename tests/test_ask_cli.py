@@ -14,6 +14,7 @@ from memocr.errors import ModelError
 from memocr.models.tiny import build_tiny_qwen2_5_vl
 from scripted_model import ScriptedModel
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 QUESTION = "Who designed the library?"
 DOCUMENT = (
     "The harbour town grew around its fish market. " * 40
@@ -71,25 +72,26 @@ def test_tiny_embedded_tier_answers_at_every_budget_and_writes_the_trace(documen
 
 
 @pytest.mark.slow
-def test_default_embedded_tier_answers_a_two_hop_question_from_the_image(document, tmp_path):
-    """The quality tier (Qwen2.5-Coder-1.5B, joined from its chunk wheels on first use) with the
-    settings and prompts it suggests: the answer needs a fact from the start of the document and one
-    from the end, read back by OCR from the rendered memory. One thread, as in the other llama.cpp
-    tests: two threads collapse when the cores are shared with other busy processes."""
+def test_default_embedded_tier_answers_the_shipped_document_question_from_the_image(tmp_path):
+    """The README's demo: the quality tier (Qwen2.5-Coder-1.5B, joined from its chunk wheels on first
+    use), with the settings and prompts it suggests, reads the shipped 7,566-token document in four
+    chunks. The answer needs the library's architect (first chunk) and her birthplace (last chunk), with
+    other architects and villages between, read back by OCR from the rendered memory. One thread, as in
+    the other llama.cpp tests: two threads collapse when the cores are shared with other busy processes."""
     result = ask(
-        "--doc", str(document), "--question", "In which town was the designer of the library born?",
-        "--model", "embedded?n_threads=1", "--budget", "1024", "--trace-dir", str(tmp_path),
+        "--config", str(EXAMPLES / "demo.yaml"), "--model", "embedded?n_threads=1", "--budget", "1024",
+        "--trace-dir", str(tmp_path),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     trace = read_trace(tmp_path)
-    assert trace["model"] == "embedded?n_threads=1"
+    assert trace["model"] == "embedded?n_threads=1" and len(trace["steps"]) == 4
     assert trace["prompts"] == {
-        "draft": "draft-markdown-layout-brief@v1",
+        "draft": "draft-markdown-layout-brief@v2",
         "answer": "answer-image-brief@v1",
         "system": "system-source-only@v1",
     }
     (answer,) = trace["answers"]
-    assert answer["answer"] == "Kestrel Ford", (trace["final_memory"], answer["response"])
+    assert answer["answer"] == "Larch Crossing", (trace["final_memory"], answer["response"])
 
 
 def test_tiny_qwen2_5_vl_through_transformers_counts_its_image_tokens(document, tiny_vlm, tmp_path):

@@ -57,7 +57,7 @@ def test_suggested_prompts_and_system_message_are_sent_and_recorded():
         assert [m["role"] for m in messages] == ["system", "user"]
         assert messages[0]["content"] == SYSTEM_SOURCE_ONLY.text
     drafts, answers = model.messages[:3], model.messages[3:]
-    assert all("Write short notes, not a copy" in m[1]["content"][0]["text"] for m in drafts)
+    assert all("Start with a line `Looking for: ...`" in m[1]["content"][0]["text"] for m in drafts)
     assert all("for example \\boxed{Paris}" in m[1]["content"][0]["text"] for m in answers)
     assert trace.answers[0].answer == "w7"
 

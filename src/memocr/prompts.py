@@ -108,32 +108,51 @@ CLOZE = PromptTemplate(
 )
 
 # Variants for small models (the embedded tiers, see memocr.models.embedded; a model suggests them
-# through `ChatModel.suggested_prompts`). Same turns, same blocks, same output format; what changes is
-# that the instructions are blunter. Given the general wording, a 1.5B model copies whole documents into
-# the memory, and it answers with a bare name where the scorer looks for \boxed{}.
-_BRIEF_NOTES = (
-    "Write short notes, not a copy of the article. Keep only the facts about the names in the problem "
-    "and about whatever the problem leads to through them (if it asks about the founder of a firm, keep "
-    "who founded it and then what the article says about that person). Leave out everything else. "
-)
+# through `ChatModel.suggested_prompts`). Same turns, same blocks; what changes is that the memory has a
+# fixed shape. Given the general wording, a 1.5B model copies whole documents into the memory or puts an
+# invented answer at its top, and then carries that draft unchanged through every later chunk. A first
+# line naming the fact still missing keeps it looking for the next hop (docs/models.md, "Prompt variants
+# tried", has the variants measured).
+def _brief_rules(looking_for: str, note: str, answer: str, example: str) -> str:
+    return (
+        f"{looking_for} naming the fact the problem needs that the notes do not give yet.\n"
+        f"- Then the notes, one per line: every note of the previous memory, and each fact of the section "
+        f"about a name in the problem or a name in the notes (for example, where a person the notes name "
+        f"was born), in a few words{note}.\n"
+        "- Leave out everything else. Never guess.\n"
+        f"- Last, only if a note states the answer to the problem, {answer}.\n\n"
+        'Example, for the problem "In which town was the founder of Kelva Mills born?" after a section '
+        f"that says Kelva Mills was founded by Orin Dace:\n{example}\n\n"
+    )
+
 
 DRAFT_MARKDOWN_LAYOUT_BRIEF = PromptTemplate(
     "draft-markdown-layout-brief",
-    1,
+    2,
     f"{_DRAFT_OPENING}\n\n{_DRAFT_BLOCKS}\n\n"
-    f"Write the updated memory in Markdown. {_BRIEF_NOTES}You will see the memory later only as a "
-    "picture, possibly shrunk a lot, so put the fact that answers the problem, or the most useful fact so "
-    "far, in a heading at the top, and make names, places and years bold. Write each fact once.\n\n"
-    "The updated memory, in Markdown:",
+    "Write the updated memory as short notes in Markdown:\n"
+    + _brief_rules(
+        "- Start with a heading `# Looking for: ...`",
+        ", with names, places and years in bold",
+        "a heading `# Answer: ...`",
+        "# Looking for: where **Orin Dace** was born\n- **Kelva Mills** was founded by **Orin Dace**.",
+    )
+    + "The updated memory, in Markdown:",
 )
 
 DRAFT_TEXT_BRIEF = PromptTemplate(
     "draft-text-brief",
-    1,
+    2,
     f"{_DRAFT_OPENING}\n\n"
     "<problem>\n{question}\n</problem>\n\n<memory>\n{memory}\n</memory>\n\n<section>\n{chunk}\n</section>\n\n"
-    f"{_BRIEF_NOTES}Write plain sentences, each fact once.\n\n"
-    "Updated memory:",
+    "Write the updated memory as short plain sentences:\n"
+    + _brief_rules(
+        "- Start with a line `Looking for: ...`",
+        "",
+        "a line `Answer: ...`",
+        "Looking for: where Orin Dace was born\nKelva Mills was founded by Orin Dace.",
+    )
+    + "Updated memory:",
 )
 
 _BRIEF_ANSWER = (
