@@ -1,4 +1,4 @@
-"""`memocr train` from the command line: the shipped tiny config, then `memocr ask` on its checkpoint."""
+"""`memocr train` from the command line: the shipped tiny config (the default), then `memocr ask` on its checkpoint."""
 
 from __future__ import annotations
 
@@ -22,9 +22,11 @@ FAST = [
 FAST += ["--max-memory-tokens", "16", "--max-answer-tokens", "8"]
 
 
-def test_train_tiny_then_ask_with_its_checkpoint(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_without_a_config_runs_train_tiny_then_ask_uses_its_checkpoint(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "run"
-    assert main(["train", "--config", "train-tiny", "--max-steps", "1", "--out", str(out), *FAST]) == 0
+    assert main(["train", "--max-steps", "1", "--out", str(out), *FAST]) == 0
     printed = capsys.readouterr().out
     assert "step 1/1: reward std" in printed and f"{out}/checkpoint-1" in printed
     assert (out / "base-model" / "config.json").is_file()  # train-tiny builds its model on first use

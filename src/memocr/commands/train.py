@@ -1,7 +1,7 @@
 """`memocr train`: budget-aware GRPO training of the memory agent (docs/training.md).
 
-``--config`` takes a shipped config's name (``train-tiny``, ``paper``) or a YAML file; every setting
-is a flag too. For several processes or GPUs, start it with ``accelerate launch -m memocr.cli train``.
+``--config`` takes a shipped config's name (``train-tiny``, the default, or ``paper``) or a YAML file;
+every setting is a flag too. For several processes or GPUs, start it with ``accelerate launch -m memocr.cli train``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if action.dest == "config":
             action.type = str
             action.metavar = "NAME|FILE.yaml"
-            action.help = "a shipped config (train-tiny, paper) or a YAML file"
+            action.default = "train-tiny"
+            action.help = (
+                "a shipped config (train-tiny, paper) or a YAML file (default: train-tiny, a few minutes "
+                "on a CPU; paper needs GPUs and MemAgent's parquet)"
+            )
 
 
 def run(args: argparse.Namespace) -> int:
