@@ -54,6 +54,7 @@ import copy
 import dataclasses
 import json
 import re
+import resource
 import statistics
 import time
 from pathlib import Path
@@ -353,6 +354,7 @@ def main() -> None:
         "rollouts_per_second": len(rows) * rollouts / rollout_seconds,
         "wall_seconds": wall,
         "threads": args.threads,
+        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
     }
     print()
     print(
@@ -374,7 +376,10 @@ def main() -> None:
         f"rollouts: {figures['rollout_generated_tokens_per_second']:.0f} generated tokens/s, "
         f"{figures['rollouts_per_second']:.2f} rollouts/s ({rollouts} per step, batched)"
     )
-    print(f"wall time: {wall / 60:.1f} min for {len(rows)} steps ({args.threads} torch thread(s))")
+    print(
+        f"wall time: {wall / 60:.1f} min for {len(rows)} steps ({args.threads} torch thread(s)); "
+        f"peak resident memory of this process {figures['peak_rss_gib']:.1f} GiB"
+    )
     (args.out / "train_signal.json").write_text(
         json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "figures": figures, "rows": rows},
                    indent=2),
