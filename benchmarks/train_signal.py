@@ -280,6 +280,11 @@ def main() -> None:
     parser.add_argument("--kl-coef", type=float, default=0.001)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
+        "--gradient-checkpointing",
+        action="store_true",
+        help="recompute activations in the update (less memory, slower)",
+    )
+    parser.add_argument(
         "--drop-answer-document",
         action="store_true",
         help="leave the answer entity's own document out of each context (3 offline documents less that "
@@ -316,6 +321,7 @@ def main() -> None:
         budget=48, chunk_tokens=1000, max_memory_tokens=48, max_answer_tokens=16,
         temperature=args.temperature, top_p=1.0, lr=args.lr, warmup_steps=0, kl_coef=args.kl_coef,
         mixed_precision="bf16", micro_batch_tokens=4096, logprob_batch_tokens=4096,
+        gradient_checkpointing=args.gradient_checkpointing,
         max_steps=args.steps, save_every=args.steps, out=run, seed=args.seed,
     )  # fmt: skip
     print(

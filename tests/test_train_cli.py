@@ -1,4 +1,5 @@
-"""`memocr train` from the command line: the shipped tiny config (the default), then `memocr ask` on its checkpoint."""
+"""`memocr train` from the command line: the shipped tiny config (the default), then `memocr ask` on
+its checkpoint."""
 
 from __future__ import annotations
 

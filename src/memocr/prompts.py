@@ -107,6 +107,7 @@ CLOZE = PromptTemplate(
     "in \\boxed{{}}, for example \\boxed{{river, 1871, Kelvaford}}.",
 )
 
+
 # Variants for small models (the embedded tiers, see memocr.models.embedded; a model suggests them
 # through `ChatModel.suggested_prompts`). Same turns, same blocks; what changes is that the memory has a
 # fixed shape. Given the general wording, a 1.5B model copies whole documents into the memory or puts an

@@ -1,7 +1,8 @@
 """`memocr train`: budget-aware GRPO training of the memory agent (docs/training.md).
 
 ``--config`` takes a shipped config's name (``train-tiny``, the default, or ``paper``) or a YAML file;
-every setting is a flag too. For several processes or GPUs, start it with ``accelerate launch -m memocr.cli train``.
+every setting is a flag too. For several processes or GPUs, start it with
+``accelerate launch -m memocr.cli train``.
 """
 
 from __future__ import annotations

