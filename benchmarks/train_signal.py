@@ -9,8 +9,13 @@ directory, OUT/base-model. Then `memocr.train.loop.train` itself runs on it: rol
 a second training loop; the script only passes an ``after_step`` hook that evaluates.
 
 The task is easy on purpose. Contexts are offline ones with two documents (about 200 tokens, one
-chunk), and the question is the first hop of the offline two-hop chain ("Who founded Gaecor Mills?",
-answer: the person the Gaecor Mills document names). The memory is text (``memory: text``,
+chunk): the document of the question's subject, which holds the answer in one fact sentence ("Gaecor
+Mills was founded by Feimei Thakofaer in 1861."), and a distractor. The question is the first hop of the
+offline two-hop chain ("Who founded Gaecor Mills?"). The offline generator also writes a document about
+the answer entity, titled with its name; it is left out, because with it in the context echoing the
+first title is a shortcut that earns F1 of about 0.4 whenever that document comes first
+(``--with-answer-document`` puts it back: the policy then learned to copy the start of the context and
+held-out F1 went from 0.11 to 0.20 and stayed there). The memory is text (``memory: text``,
 MemAgent-style: a drafting turn, then the answer turn reads the memory as text), so only T_std is
 trained. Settings are tiny: memory at most 48 tokens, answer at most 16, rollouts at temperature 0.7.
 
@@ -18,19 +23,14 @@ The reward is ``reward: f1``, not the released rule. SmolLM2-135M never writes `
 several hundred samples; the log-probability of ``\\boxed{Gold}`` is about -16), and it does not state
 "the answer is X" either, so the released reward and an exact match are 0 on every rollout and GRPO
 has nothing to compare. Token F1 of the stated answer (a box, else what follows "the answer is", else
-the whole reply) gives partial credit: the frozen model's replies are sentences that sometimes hold the
-name ("The town of Kocarford has the headquarters of Raze Mills." scores 0.2). The released boxed
-reward is printed beside it (column ``boxed``) and stays at 0.
+the whole reply) gives partial credit: a reply that holds the name in a sentence scores 0.2-0.4. The
+released boxed reward is printed beside it (column ``boxed``) and stays at 0.
 
-What the policy learns is a shortcut, and the script does not hide it: by step 5 the memory is the
-start of the context copied verbatim ("<section>Document 1:\\nNeibonstead\\nMany families in...")
-and the answer repeats its first words. The answer entity has a document of its own, titled with its
-name, which comes first in about half the contexts, so echoing the first title earns F1 of about 0.4
-there: held-out F1 about 0.2 against the frozen 0.11. That is a learning signal of the trainer (the
-reward it optimises rises, on questions it never trained on, while the frozen copy stays put), not
-reading comprehension. ``--drop-answer-document`` removes that document (the answer is then only in
-the fact sentence of the question's subject), which closes the shortcut; the frozen model's held-out
-F1 there was 0.025 and it has not been trained to the end.
+What the policy learns (docs/training.md has a run): the frozen model's memories are mostly "No previous
+memory" followed by copied or made-up text, and its held-out F1 is 0.025. After 30 steps the memory
+opens with the subject's fact ("Gaecor Mills, founded by Feimei Thakofaer in 1861, is renowned for its
+copper pans.") and the answer repeats that sentence, which holds the name: held-out F1 0.29. The answer
+is still a sentence, not the bare name, so F1 stays well below 1.
 
 In the same run the policy answers the same held-out questions (none of them a training question,
 with fixed seeds) after step 1 and every ``--eval-every`` steps; the frozen reference (the initial
@@ -84,7 +84,7 @@ ONE_HOP = {
 }
 
 
-def one_hop(record: Any, drop_answer_document: bool = False) -> Any:
+def one_hop(record: Any, drop_answer_document: bool = True) -> Any:
     """The offline record with its question replaced by the chain's first hop; with
     ``drop_answer_document`` the answer entity's own document (the second gold one) leaves the
     context, so the answer is named only in the fact sentence of the question's subject."""
@@ -285,10 +285,10 @@ def main() -> None:
         help="recompute activations in the update (less memory, slower)",
     )
     parser.add_argument(
-        "--drop-answer-document",
+        "--with-answer-document",
         action="store_true",
-        help="leave the answer entity's own document out of each context (3 offline documents less that "
-        "one), which closes the echo-the-first-title shortcut",
+        help="keep the answer entity's own document in each context (2 offline documents, no drop), which "
+        "lets the policy earn reward by echoing the first document's title",
     )
     args = parser.parse_args()
 
@@ -301,9 +301,10 @@ def main() -> None:
     if converted:
         print(f"converted SmolLM2-135M-Instruct (Q4_1 GGUF) to transformers weights in {converted:.0f} s")
 
-    documents = 3 if args.drop_answer_document else 2
+    drop = not args.with_answer_document
+    documents = 3 if drop else 2
     total = args.train_questions + args.eval_questions
-    records = [one_hop(r, args.drop_answer_document) for r in build_offline(documents, total, args.data_seed)]
+    records = [one_hop(r, drop) for r in build_offline(documents, total, args.data_seed)]
     held_out, training = records[: args.eval_questions], records[args.eval_questions :]
     assert not {r.input for r in held_out} & {r.input for r in training}
     data = args.out / "train.jsonl"
@@ -326,7 +327,7 @@ def main() -> None:
     )  # fmt: skip
     print(
         f"{len(training)} training / {len(held_out)} held-out one-hop questions (offline, "
-        f"{documents - args.drop_answer_document} documents each); "
+        f"{documents - drop} documents each); "
         f"{args.n} rollouts x {args.batch_questions} questions per step, lr {args.lr}, KL {args.kl_coef}, "
         f"{args.steps} steps, rollouts at T={args.temperature}; held-out: {args.eval_samples} samples at "
         f"T={args.eval_temperature}, "
