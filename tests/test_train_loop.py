@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import warnings
 
 import pytest
 
@@ -80,3 +81,11 @@ def test_resume_continues_the_step_counter_and_the_metrics(base, tmp_path) -> No
     assert [row["step"] for row in result.metrics] == [1, 2]
     assert [path.name for path in result.checkpoints] == ["checkpoint-1", "checkpoint-2"]
     assert (tmp_path / "checkpoint-2" / "trainer_state" / "optimizer.bin").is_file()
+
+
+def test_gradient_checkpointing_trains_a_step_without_deprecation_warnings(base, tmp_path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        result = train(tiny_config(base, tmp_path, gradient_checkpointing=True, weight_aug_q=0))
+    (row,) = result.metrics
+    assert math.isfinite(row["loss"]) and row["turns/draft"] == 2

