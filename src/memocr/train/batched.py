@@ -31,6 +31,7 @@ from memocr.models.base import (
     context_overflow,
     message_images,
 )
+from memocr.train.loss import token_logprobs
 
 
 @dataclass
@@ -173,7 +174,7 @@ class BatchedGeneration(ChatModel):
         generation.temperature = generation.top_p = generation.top_k = None
         generation.pad_token_id = pad
         generation.return_dict_in_generate = True
-        generation.output_logits = True
+        generation.output_logits = any(request.sampling.logprobs for request in batch)
         with self.base._lock, torch.inference_mode():
             output = model.generate(
                 input_ids=ids.to(device),
@@ -183,7 +184,8 @@ class BatchedGeneration(ChatModel):
             )
         self.batches.append(len(batch))
         generated = output.sequences[:, width:].cpu()
-        logits = torch.stack(output.logits, dim=1).float().cpu()  # [rows, steps, vocab], raw
+        if generation.output_logits:
+            logits = torch.stack(output.logits, dim=1).cpu()  # [rows, steps, vocab], raw
         completions = []
         for row, request in enumerate(batch):
             tokens = generated[row].tolist()[: request.sampling.max_tokens]
@@ -191,10 +193,10 @@ class BatchedGeneration(ChatModel):
                 if token in ends:
                     tokens = tokens[: position + 1]
                     break
-            rows = logits[row, : len(tokens)]
-            chosen = rows.gather(-1, torch.tensor(tokens).unsqueeze(-1)).squeeze(-1)
-            logprobs = (chosen - torch.logsumexp(rows, dim=-1)).tolist()
             keep = request.sampling.logprobs
+            logprobs = (
+                token_logprobs(logits[row, : len(tokens)], torch.tensor(tokens)).tolist() if keep else None
+            )
             completions.append(
                 Completion(
                     text=self.base.tokenizer.decode(tokens, skip_special_tokens=True),
@@ -202,7 +204,7 @@ class BatchedGeneration(ChatModel):
                     seconds=time.perf_counter() - request.started,
                     prompt_ids=list(request.ids) if keep else None,
                     completion_ids=tokens if keep else None,
-                    logprobs=logprobs if keep else None,
+                    logprobs=logprobs,
                 )
             )
         return completions
