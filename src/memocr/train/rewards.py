@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from memocr.errors import InputError
-from memocr.metrics import paper_boxed
+from memocr.metrics import extract_answer, f1, paper_boxed
 
 READ_LAST_CHARS = 300
 
@@ -102,8 +102,6 @@ def f1_reward(response: str, golds: Sequence[str]) -> float:
     ``\\boxed{}`` at all, whose released-rule reward is 0 on every sample and so gives GRPO nothing to
     compare.
     """
-    from memocr.metrics import extract_answer, f1
-
     if isinstance(golds, str):
         raise TypeError("golds is a list of aliases, not a single string")
     if not golds:
