@@ -8,7 +8,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from memocr.eval.results import DRAFTS_FILE, RESULTS_FILE, DraftRecord, ResultRecord, append_record
+from memocr import store
+from memocr.eval.results import DRAFTS_FILE, RESULTS_FILE, DraftRecord, ResultRecord
 from memocr.trace import DraftStep
 
 HOSTILE_MEMORY = "# Facts\n<script>alert(1)</script>\n**Paris** is the capital & <b>bold</b>"
@@ -98,22 +99,24 @@ def write_question(
     (base / "memory.md").write_text(memories[-1], encoding="utf-8")
     if mode != "text":
         png(base / "rendered.png", (120, 200), "white")
-    append_record(
+    store.append(
         run / DRAFTS_FILE,
-        DraftRecord(
-            question_id=question_id,
-            dataset=dataset,
-            length=length,
-            mode=mode,
-            question=question,
-            golds=golds,
-            final_memory=memories[-1],
-            model="fake://model",
-            document_tokens=1000,
-            chunks=len(memories),
-            draft_seconds=4.5,
-            trace=folder,
-        ),
+        [
+            DraftRecord(
+                question_id=question_id,
+                dataset=dataset,
+                length=length,
+                mode=mode,
+                question=question,
+                golds=golds,
+                final_memory=memories[-1],
+                model="fake://model",
+                document_tokens=1000,
+                chunks=len(memories),
+                draft_seconds=4.5,
+                trace=folder,
+            )
+        ],
     )
     for budget, score in budgets.items():
         answered_in = f"{folder}-2" if budget in resumed_budgets else folder
@@ -122,19 +125,21 @@ def write_question(
             error = {"stage": "answering", "type": "ModelError", "message": "server said 500 <oops>"}
         elif mode != "text":
             png(run / answered_in / f"budget-{budget}.png", (28 * max(1, budget // 64), 28))
-        append_record(
+        store.append(
             run / RESULTS_FILE,
-            result(
-                question_id,
-                dataset=dataset,
-                length=length,
-                mode=mode,
-                budget=budget,
-                sub_em=score,
-                error=error,
-                golds=golds,
-                trace=answered_in,
-            ),
+            [
+                result(
+                    question_id,
+                    dataset=dataset,
+                    length=length,
+                    mode=mode,
+                    budget=budget,
+                    sub_em=score,
+                    error=error,
+                    golds=golds,
+                    trace=answered_in,
+                )
+            ],
         )
 
 

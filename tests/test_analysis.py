@@ -8,6 +8,7 @@ import json
 import pytest
 
 import memocr.models
+from memocr import store
 from memocr.analysis.density import (
     STOPWORDS,
     density_rows,
@@ -18,7 +19,7 @@ from memocr.analysis.density import (
 )
 from memocr.analysis.regions import split_regions
 from memocr.cli import main
-from memocr.eval.results import DRAFTS_FILE, DraftRecord, append_record
+from memocr.eval.results import DRAFTS_FILE, DraftRecord
 from scripted_model import ScriptedModel
 
 # --- regions ------------------------------------------------------------------------------------
@@ -168,7 +169,7 @@ def fake_run(tmp_path, facts: list[str] | None = None):
     }
     for question_id in ("q1", "q2"):
         for mode, memory in memories.items():
-            append_record(run / DRAFTS_FILE, draft(question_id, mode, memory, facts))
+            store.append(run / DRAFTS_FILE, [draft(question_id, mode, memory, facts)])
     return run
 
 

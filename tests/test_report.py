@@ -9,6 +9,7 @@ import json
 import pytest
 from PIL import Image
 
+from memocr import store
 from memocr.cli import main
 from memocr.errors import InputError
 from memocr.eval import paper_numbers
@@ -24,7 +25,7 @@ from memocr.eval.report_table import (
     relative_change,
     wide_csv,
 )
-from memocr.eval.results import RESULTS_FILE, append_record
+from memocr.eval.results import RESULTS_FILE
 from report_run import make_run, result
 
 
@@ -363,6 +364,6 @@ def test_load_run_names_an_unreadable_line(tmp_path):
     run = make_run(tmp_path / "run")
     with (run / RESULTS_FILE).open("a") as stream:
         stream.write('{"question_id": 1}\n')
-    append_record(run / RESULTS_FILE, result("late"))
+    store.append(run / RESULTS_FILE, [result("late")])
     with pytest.raises(InputError, match=r"results.jsonl line \d+: not a ResultRecord \(missing"):
         load_run(run)

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from memocr import store
 from memocr.commands.report import ReportConfig, write_report
-from memocr.eval.results import RESULTS_FILE, append_record
+from memocr.eval.results import RESULTS_FILE
 from memocr.trace import DraftStep
 from report_run import HOSTILE_MEMORY, make_run, result
 
@@ -26,11 +27,18 @@ pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason="needs 
 def report(tmp_path_factory) -> Path:
     """A run with the usual questions, one hostile answer and one question whose drafting failed."""
     run = make_run(tmp_path_factory.mktemp("report") / "run")
-    append_record(
+    store.append(
         run / RESULTS_FILE,
-        result(
-            "t1", dataset="triviaqa", mode="visual-html", budget=64, prediction=HOSTILE_PREDICTION, sub_em=0.0
-        ),
+        [
+            result(
+                "t1",
+                dataset="triviaqa",
+                mode="visual-html",
+                budget=64,
+                prediction=HOSTILE_PREDICTION,
+                sub_em=0.0,
+            )
+        ],
     )
     folder = "traces/nq-50/visual/broken"
     (run / folder).mkdir(parents=True)
@@ -38,11 +46,13 @@ def report(tmp_path_factory) -> Path:
     (run / folder / "steps.jsonl").write_text(json.dumps(dataclasses.asdict(step)) + "\n")
     error = {"stage": "drafting", "type": "ModelError", "message": "server gave up <after 3 tries>"}
     for budget in (1024, 16):
-        append_record(
+        store.append(
             run / RESULTS_FILE,
-            result(
-                "broken", dataset="nq", budget=budget, error=error, trace=folder, question="Who broke it?"
-            ),
+            [
+                result(
+                    "broken", dataset="nq", budget=budget, error=error, trace=folder, question="Who broke it?"
+                )
+            ],
         )
     _, files = write_report(run, ReportConfig(out=run.parent / "out"))
     assert files.index is not None

@@ -123,9 +123,8 @@ def _record(data: Any, cls: type | None) -> Any:
     if hasattr(cls, "from_dict"):
         return cls.from_dict(data)
     fields = dataclasses.fields(cls)
-    required = {
-        f.name for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    }
+    unset = dataclasses.MISSING
+    required = {f.name for f in fields if f.default is unset and f.default_factory is unset}
     missing = required - data.keys()
     if missing:
         raise ValueError(f"missing {', '.join(sorted(missing))}")

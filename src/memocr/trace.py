@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 
 from PIL import Image
 
+from memocr import store
 from memocr.errors import InputError
 
 SCHEMA_VERSION = 2
@@ -207,11 +206,6 @@ class TraceWriter:
         recorder.finish(trace)
         return recorder.folder
 
-    def _append(self, trace: Trace) -> None:
-        with self.path.open("a", encoding="utf-8") as stream:
-            stream.write(json.dumps(trace.to_dict(), ensure_ascii=False) + "\n")
-            stream.flush()
-            os.fsync(stream.fileno())
 
 
 class RunRecorder:
@@ -223,9 +217,7 @@ class RunRecorder:
         self.steps_path = folder / "steps.jsonl"
 
     def add_step(self, step: DraftStep) -> None:
-        with self.steps_path.open("a", encoding="utf-8") as stream:
-            stream.write(json.dumps(dataclasses.asdict(step), ensure_ascii=False) + "\n")
-            stream.flush()
+        store.append(self.steps_path, [step])
 
     def finish(self, trace: Trace) -> None:
         """Write the final memory and the images, then append the trace's line to ``traces.jsonl``."""
@@ -243,10 +235,9 @@ class RunRecorder:
                 name = f"budget-{answer.budget}.png"
                 answer.image.save(self.folder / name, compress_level=1)
                 answer.image_path = str((self.folder / name).relative_to(root))
-        self.writer._append(trace)
+        store.append(self.writer.path, [trace])
 
 
 def read_traces(path: str | Path) -> list[Trace]:
     """Load every trace of a ``traces.jsonl`` file (images stay on disk, referenced by path)."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    return [Trace.from_dict(json.loads(line)) for line in lines if line.strip()]
+    return store.read(path, Trace)

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from memocr import store
 from memocr.errors import InputError
-from memocr.eval.results import append_records, read_latest, repair_torn_tail
 from memocr.metrics import normalize_answer, score
 
 if TYPE_CHECKING:
@@ -241,7 +241,7 @@ def memory_sha(memory: str) -> str:
 
 def read_oracle(path: Path) -> list[OracleRecord]:
     """Records of an oracle file, the last of each key; a torn last line (killed writer) is skipped."""
-    return read_latest(path, OracleRecord)
+    return store.read_latest(path, OracleRecord)
 
 
 async def run_oracle(
@@ -265,7 +265,6 @@ async def run_oracle(
 
     text_model = getattr(agent.model, "text_model", None)  # the OCR reader's text model
     reader = text_model.name if text_model is not None else agent.model.name
-    repair_torn_tail(path)
     done = {record.key: record for record in read_oracle(path) if record.error is None}
     results: list[OracleRecord] = []
     for question, memories in oracle_memories(questions, settings)[:limit]:
@@ -308,7 +307,7 @@ async def run_oracle(
             else:
                 for answer in trace.answers:
                     new.append(_scored(base(answer.budget), answer))
-            append_records(path, new)
+            store.append(path, new)
             results.extend(new)
             if progress is not None:
                 progress(len(settings.budgets))

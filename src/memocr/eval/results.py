@@ -2,22 +2,17 @@
 
 A run directory holds ``results.jsonl`` (these records), ``drafts.jsonl`` (one `DraftRecord` per
 question × mode once its memory is final, so that a resumed run can answer missing budgets from it
-without drafting again) and the per-question trace folders. Records are only ever appended; a reader
-keeps the last record of each key, skips a torn last line (a process killed mid-write) and reports
-any other unreadable line with its file and line number.
+without drafting again) and the per-question trace folders. Records are only ever appended (through
+`memocr.store`); a reader keeps the last record of each key.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from memocr.errors import InputError
+from memocr import store
 
 RESULT_SCHEMA_VERSION = 1
 RESULTS_FILE = "results.jsonl"
@@ -95,87 +90,12 @@ class DraftRecord:
         return ("draft", self.dataset, self.length, self.question_id, self.mode)
 
 
-T = TypeVar("T")  # a record dataclass with a ``key`` property
-
-
-def append_record(path: Path, record: Any) -> None:
-    """Append one record as a line and fsync, so a crash never loses a record already returned."""
-    append_records(path, [record])
-
-
-def append_records(path: Path, records: Iterable[Any]) -> None:
-    """Append dataclass records, one JSON line each, and fsync once."""
-    lines = "".join(json.dumps(dataclasses.asdict(record), ensure_ascii=False) + "\n" for record in records)
-    with path.open("a", encoding="utf-8") as stream:
-        stream.write(lines)
-        stream.flush()
-        os.fsync(stream.fileno())
-
-
-def repair_torn_tail(path: Path) -> bool:
-    """Cut a last line left without its newline by a killed writer; True when something was cut.
-
-    Called before appending to an existing file, so the next record starts on a line of its own.
-    """
-    if not path.exists() or path.stat().st_size == 0:
-        return False
-    with path.open("rb+") as stream:
-        stream.seek(0, os.SEEK_END)
-        size = stream.tell()
-        stream.seek(max(0, size - 1))
-        if stream.read(1) == b"\n":
-            return False
-        data = path.read_bytes()
-        cut = data.rfind(b"\n") + 1
-        stream.truncate(cut)
-    return True
-
-
-def _read(path: Path, cls: type[T]) -> Iterator[T]:
-    if not path.exists():
-        return
-    lines = path.read_bytes().split(b"\n")
-    names = {f.name for f in dataclasses.fields(cls)}
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        torn_tail = number == len(lines)  # no newline after it: a write cut short
-        try:
-            data = json.loads(raw.decode("utf-8"))
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-            missing = {
-                f.name
-                for f in dataclasses.fields(cls)
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-            } - data.keys()
-            if missing:
-                raise ValueError(f"missing {', '.join(sorted(missing))}")
-            yield cls(**{key: value for key, value in data.items() if key in names})
-        except (ValueError, TypeError, UnicodeDecodeError) as error:
-            if torn_tail:
-                return
-            raise InputError(f"{path} line {number}: not a {cls.__name__} ({error})") from None
-
-
-def read_latest(path: Path, cls: type[T]) -> list[T]:
-    """The records of a JSON-lines file of ``cls``, the last one of each ``key``, in the order keys
-    first appeared; a torn last line is skipped, any other bad line is an error naming it."""
-    return _latest(_read(path, cls))
-
-
 def read_results(run_dir: str | Path) -> list[ResultRecord]:
     """The run's result records, the last one of each key, in the order keys first appeared."""
-    return read_latest(Path(run_dir) / RESULTS_FILE, ResultRecord)
+    return store.read_latest(Path(run_dir) / RESULTS_FILE, ResultRecord)
 
 
 def read_drafts(run_dir: str | Path) -> list[DraftRecord]:
     """The run's finished drafts, the last one of each question × mode."""
-    return read_latest(Path(run_dir) / DRAFTS_FILE, DraftRecord)
+    return store.read_latest(Path(run_dir) / DRAFTS_FILE, DraftRecord)
 
-
-def _latest(records: Iterator[T]) -> list[T]:
-    latest: dict[tuple, T] = {}
-    for record in records:
-        latest[record.key] = record  # type: ignore[attr-defined]
-    return list(latest.values())

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from memocr import store
 from memocr.config import to_dict
 from memocr.data.record import QARecord
 from memocr.errors import ConfigError, InputError
@@ -31,10 +32,8 @@ from memocr.eval.results import (
     RESULTS_FILE,
     DraftRecord,
     ResultRecord,
-    append_record,
     read_drafts,
     read_results,
-    repair_torn_tail,
     result_key,
 )
 from memocr.metrics import score
@@ -78,7 +77,7 @@ class RunDirectory:
         if config_path.exists() and (self.results_path.exists() or self.drafts_path.exists()):
             self._check_same_settings(config_path)
         for path in (self.results_path, self.drafts_path):
-            repair_torn_tail(path)
+            store.mend_tail(path)
         config_path.write_text(yaml.safe_dump(to_dict(self.config), sort_keys=False), encoding="utf-8")
 
     def _check_same_settings(self, config_path: Path) -> None:
@@ -148,7 +147,7 @@ class RunDirectory:
                 supporting_facts=question.supporting_facts,
                 trace=folder,
             )
-            append_record(self.drafts_path, draft)
+            store.append(self.drafts_path, [draft])
         records = [self._answered(unit, trace, answer, draft, folder) for answer in trace.answers]
         if trace.error is not None:
             answered = {answer.budget for answer in trace.answers}
@@ -157,8 +156,7 @@ class RunDirectory:
                 for budget in unit.budgets
                 if budget not in answered
             ]
-        for record in records:
-            append_record(self.results_path, record)
+        store.append(self.results_path, records)
         return records
 
     def _base(self, unit: WorkUnit, trace: Trace, draft: DraftRecord | None, folder: str) -> dict:

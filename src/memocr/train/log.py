@@ -10,13 +10,13 @@ are written, with a warning.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+from memocr import store
 
 METRICS_FILE = "metrics.jsonl"
 SUPERSEDED_FILE = "metrics.superseded.jsonl"
@@ -58,16 +58,7 @@ class Meter:
 
 
 def read_metrics(out: Path) -> list[dict[str, Any]]:
-    path = Path(out) / METRICS_FILE
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break  # a torn last line from a crash
-    return rows
+    return store.read(Path(out) / METRICS_FILE)
 
 
 class MetricsLog:
@@ -81,22 +72,14 @@ class MetricsLog:
     def _settle(self, resumed_step: int) -> None:
         """Keep the lines of steps up to ``resumed_step``; move later ones aside; drop a torn tail."""
         rows = read_metrics(self.path.parent)
-        keep = [row for row in rows if row.get("step", 0) <= resumed_step]
         later = [row for row in rows if row.get("step", 0) > resumed_step]
         if later:
-            with (self.path.parent / SUPERSEDED_FILE).open("a", encoding="utf-8") as handle:
-                handle.writelines(json.dumps(row) + "\n" for row in later)
-        if self.path.exists() or keep:
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text("".join(json.dumps(row) + "\n" for row in keep), encoding="utf-8")
-            os.replace(tmp, self.path)
+            store.append(self.path.parent / SUPERSEDED_FILE, later)
+            store.rewrite(self.path, [row for row in rows if row.get("step", 0) <= resumed_step])
 
     def write(self, step: int, metrics: dict[str, Any]) -> None:
         row = {"step": step, **{k: _plain(v) for k, v in sorted(metrics.items())}}
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        store.append(self.path, [row])
         if self._writer is not None:
             for key, value in row.items():
                 if key != "step" and isinstance(value, int | float) and math.isfinite(value):
