@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
+import re
+from importlib.resources import files
+from urllib.parse import unquote
 
 import pytest
+from markupsafe import escape
 from PIL import Image
 
 from memocr import store
 from memocr.cli import main
+from memocr.commands.report import ReportConfig, write_report
 from memocr.errors import InputError
-from memocr.eval import paper_numbers
-from memocr.eval.report_data import load_run
-from memocr.eval.report_plot import accuracy_panels, average_panels, draw, write_plots
-from memocr.eval.report_table import (
+from memocr.eval.results import RESULTS_FILE
+from memocr.report import published
+from memocr.report.data import Run, load_run
+from memocr.report.html import write_html
+from memocr.report.plot import accuracy_panels, average_panels, draw, write_plots
+from memocr.report.published import MODE_METHODS
+from memocr.report.table import (
     AVERAGE,
     build_table,
     details_csv,
@@ -25,8 +34,7 @@ from memocr.eval.report_table import (
     relative_change,
     wide_csv,
 )
-from memocr.eval.results import RESULTS_FILE
-from report_run import make_run, result
+from report_run import HOSTILE_MEMORY, make_run, result
 
 
 def scores(prefix: str, values: list[float], **kwargs) -> list:
@@ -165,57 +173,90 @@ def test_rows_follow_mode_order_and_budgets_largest_first():
 
 # --- the paper's numbers -------------------------------------------------------------------------
 
-# Table 1's printed averages and relative changes (MemOCR and MemAgent rows, 10K/30K/100K).
-PUBLISHED_CHANGES = {
-    ("MemOCR", 256): ("(−2.7%)", "(−0.5%)", "(+0.8%)"),
-    ("MemOCR", 64): ("(−9.8%)", "(−7.4%)", "(−8.8%)"),
-    ("MemOCR", 16): ("(−16.6%)", "(−20.5%)", "(−20.7%)"),
-    ("MemAgent", 256): ("(−0.7%)", "(−2.1%)", "(−2.8%)"),
-    ("MemAgent", 64): ("(−25.3%)", "(−24.7%)", "(−25.9%)"),
-    ("MemAgent", 16): ("(−53.3%)", "(−51.6%)", "(−58.6%)"),
+# Table 1's printed averages over the four datasets at 10K/30K/100K and their printed relative changes
+# against the method's 1024 row (reference/memocr-method.md §5.4), typed here apart from the packaged
+# data file so that a slip in either shows.
+PRINTED = {
+    ("Qwen2.5", 100000): ((61.5, None, None), None),
+    ("R1-Distill Qwen", 100000): ((47.9, 13.7, 1.4), None),
+    ("Qwen2.5-1M", 100000): ((66.6, 63.3, 58.4), None),
+    ("Mem0", 1024): ((62.0, 58.3, 53.6), None),
+    ("Mem0", 256): ((61.3, 58.0, 55.0), (-1.1, -0.5, 2.5)),
+    ("Mem0", 64): ((56.0, 53.2, 53.0), (-9.7, -8.8, -1.2)),
+    ("Mem0", 16): ((43.0, 42.9, 41.1), (-30.6, -26.4, -23.4)),
+    ("Mem-α", 1024): ((47.3, 46.5, 47.9), None),
+    ("Mem-α", 256): ((40.3, 37.0, 38.7), (-14.9, -20.5, -19.2)),
+    ("Mem-α", 64): ((25.2, 26.4, 26.4), (-46.8, -43.2, -44.9)),
+    ("Mem-α", 16): ((23.7, 27.0, 26.2), (-50.0, -42.0, -45.3)),
+    ("MemAgent", 1024): ((67.8, 66.7, 65.7), None),
+    ("MemAgent", 256): ((67.3, 65.3, 63.9), (-0.7, -2.1, -2.8)),
+    ("MemAgent", 64): ((50.7, 50.3, 48.7), (-25.3, -24.7, -25.9)),
+    ("MemAgent", 16): ((31.6, 32.3, 27.2), (-53.3, -51.6, -58.6)),
+    ("MemOCR", 1024): ((74.6, 69.8, 66.6), None),
+    ("MemOCR", 256): ((72.6, 69.5, 67.1), (-2.7, -0.5, 0.8)),
+    ("MemOCR", 64): ((67.3, 64.7, 60.7), (-9.8, -7.4, -8.8)),
+    ("MemOCR", 16): ((62.2, 55.5, 52.8), (-16.6, -20.5, -20.7)),
 }
 
 
-@pytest.mark.parametrize(("method", "budget"), list(PUBLISHED_CHANGES))
-def test_paper_rows_show_the_published_averages_and_changes(method, budget):
-    mode = {name: mode for mode, name in paper_numbers.MODE_METHODS.items()}[method]
+@pytest.mark.parametrize(("method", "budget"), list(PRINTED))
+def test_packaged_table1_matches_the_papers_printed_averages(method, budget):
+    """The data file's averages and changes are the printed ones, and each printed average is the mean
+    of the file's four cells (up to the paper's rounding): a mistyped cell shows here."""
+    averages, changes = PRINTED[(method, budget)]
+    for index, length in enumerate(published.LENGTHS):
+        assert published.table1_average(method, budget, length) == averages[index]
+        assert published.table1_change(method, budget, length) == (changes[index] if changes else None)
+        cells = [published.table1(method, budget, d, length) for d in published.DATASETS]
+        if averages[index] is not None:
+            assert sum(cells) / 4 == pytest.approx(averages[index], abs=0.051)
+
+
+def test_every_packaged_table1_row_is_printed_in_the_paper():
+    rows = list(csv.DictReader(io.StringIO(files("memocr.report").joinpath("paper_table1.csv").read_text())))
+    assert [(row["method"], int(row["budget"])) for row in rows] == list(PRINTED)
+
+
+@pytest.mark.parametrize(
+    ("mode", "method", "budget"),
+    [(mode, method, budget) for mode, method in MODE_METHODS.items() for budget in (256, 64, 16)],
+)
+def test_paper_rows_show_the_published_averages_and_changes(mode, method, budget):
     table = build_table(
-        [
-            result("a", dataset=d, length=n, mode=mode)
-            for d in paper_numbers.DATASETS
-            for n in paper_numbers.LENGTHS
-        ],
+        [result("a", dataset=d, length=n, mode=mode) for d in published.DATASETS for n in published.LENGTHS],
         paper=True,
     )
-    for index, length in enumerate(paper_numbers.LENGTHS):
-        average = table.paper_value(mode, budget, AVERAGE, length)
-        assert average == paper_numbers.table1_average(method, budget, length)
-        change = format_relative(table.paper_relative(mode, budget, AVERAGE, length))
-        assert change == PUBLISHED_CHANGES[(method, budget)][index]
+    averages, changes = PRINTED[(method, budget)]
+    for index, length in enumerate(published.LENGTHS):
+        assert table.paper_value(mode, budget, AVERAGE, length) == averages[index]
+        assert table.paper_relative(mode, budget, AVERAGE, length) == changes[index]
 
 
-@pytest.mark.parametrize("method", ["Mem0", "Mem-α", "MemAgent", "MemOCR"])
-def test_paper_numbers_are_consistent_with_themselves(method):
-    """A transcription check: each published average is the mean of its four cells, each published
-    change follows from the averages (both up to the paper's rounding)."""
-    for budget in paper_numbers.BUDGETS:
-        for length in paper_numbers.LENGTHS:
-            cells = [paper_numbers.table1(method, budget, d, length) for d in paper_numbers.DATASETS]
-            published = paper_numbers.table1_average(method, budget, length)
-            assert sum(cells) / 4 == pytest.approx(published, abs=0.051)
-            if budget != 1024:
-                computed = relative_change(published, paper_numbers.table1_average(method, 1024, length))
-                assert computed == pytest.approx(paper_numbers.table1_change(method, budget, length), abs=0.2)
+def test_paper_changes_print_as_in_the_paper():
+    records = [result("a", dataset=d, length=n) for d in published.DATASETS for n in published.LENGTHS]
+    table = build_table(records, paper=True)
+    changes = [format_relative(table.paper_relative("visual", 256, AVERAGE, n)) for n in published.LENGTHS]
+    assert changes == ["(−2.7%)", "(−0.5%)", "(+0.8%)"]
 
 
 def test_paper_typo_is_corrected_and_noted():
-    (typo,) = paper_numbers.TYPOS
-    assert (typo.printed, typo.used) == (70.2, 65.8)
-    assert paper_numbers.table1("MemOCR", 64, "triviaqa", 800) == 65.8
-    cells = [paper_numbers.table1("MemOCR", 64, d, 800) for d in paper_numbers.DATASETS]
-    assert round(sum(cells) / 4, 1) == paper_numbers.table1_average("MemOCR", 64, 800) == 60.7
-    assert paper_numbers.paper_value("visual", 1024, "2wiki", 200) == 73.7  # alias
-    assert paper_numbers.paper_value("visual-plain", 1024, "hotpotqa", 50) is None
+    (typo,) = published.TYPOS
+    cell = (typo.method, typo.budget, typo.dataset, typo.length)
+    assert published.table1(*cell) == typo.used != typo.printed
+    row = [published.table1(typo.method, typo.budget, d, typo.length) for d in published.DATASETS]
+    assert round(sum(row) / 4, 1) == 60.7  # the printed average agrees with the corrected cell
+    assert round((sum(row) - typo.used + typo.printed) / 4, 1) != 60.7  # and not with the printed one
+    assert published.paper_value("visual", 1024, "2wiki", 200) == 73.7  # alias
+    assert published.paper_value("visual-plain", 1024, "hotpotqa", 50) is None
+
+
+def test_budget_sweep_is_read_from_its_data_file():
+    sweep = published.budget_sweep_hotpotqa_50()
+    assert list(sweep["MemOCR w/o layout"]) == [1024, 512, 256, 128, 64, 32, 16, 8]
+    # The sweep's measured points are Table 1's HotpotQA-10K cells.
+    for method in ("MemOCR", "MemAgent"):
+        for budget in (1024, 64):
+            assert sweep[method][budget] == published.table1(method, budget, "hotpotqa", 50)
 
 
 def test_paper_rows_sit_beside_the_matching_modes():
@@ -341,6 +382,7 @@ def test_cli_out_and_paper_flags(tmp_path, capsys):
         ("empty-dir", "has no results.jsonl"),
         ("empty-file", "holds no results yet"),
         ("bad-line", "results.jsonl line 1: not a ResultRecord"),
+        ("bad-budget", "budget that is not a whole number"),
         ("file", "is not a directory"),
     ],
 )
@@ -354,6 +396,8 @@ def test_cli_errors_are_one_clear_line(tmp_path, capsys, setup, message):
         (run / RESULTS_FILE).write_text("")
     if setup == "bad-line":
         (run / RESULTS_FILE).write_text("{not json\n" + json.dumps({"question_id": "a"}) + "\n")
+    if setup == "bad-budget":
+        store.append(run / RESULTS_FILE, [dataclasses.replace(result("a"), budget="<b>64</b>")])
     assert main(["report", str(run)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("memocr report: ") and message in err
@@ -367,3 +411,69 @@ def test_load_run_names_an_unreadable_line(tmp_path):
     store.append(run / RESULTS_FILE, [result("late")])
     with pytest.raises(InputError, match=r"results.jsonl line \d+: not a ResultRecord \(missing"):
         load_run(run)
+
+
+# --- the HTML report: escaping and trace paths (read as files; tests/test_report_html.py opens them) --
+
+HOSTILE = '"><script>window.pwned=1</script>'
+
+
+def html_pages(out) -> dict[str, str]:
+    return {path.relative_to(out).as_posix(): path.read_text() for path in out.rglob("*.html")}
+
+
+def test_html_escapes_hostile_values_in_numeric_fields_and_questions(tmp_path):
+    record = result("q" + HOSTILE, dataset="d" + HOSTILE, question="Why" + HOSTILE, prediction=HOSTILE)
+    # load_run refuses a length or budget that is not a number; the pages escape one all the same.
+    record = dataclasses.replace(record, length="50" + HOSTILE, budget="64" + HOSTILE, image_width=HOSTILE)
+    run = Run(path=tmp_path, results=[record], drafts=[], config_text=HOSTILE)
+    write_html(run, build_table(run.results), tmp_path / "out", [])
+    pages = html_pages(tmp_path / "out")
+    assert len(pages) == 2
+    for name, page in pages.items():
+        # Our own filter script on the index is the only script element; nothing else became markup.
+        assert page.count("<script") == (name == "index.html"), name
+        assert "&#34;&gt;&lt;script&gt;window.pwned=1&lt;/script&gt;" in page, name
+    index = pages["index.html"]
+    assert 'data-length="50&#34;&gt;&lt;script&gt;' in index and 'data-budget="64&#34;&gt;' in index
+
+
+def test_html_never_reads_or_links_a_trace_path_outside_the_run(tmp_path):
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "memory.md").write_text("SECRET memory")
+    (secret / "steps.jsonl").write_text(json.dumps({"memory": "SECRET draft"}) + "\n")
+    for name in ("rendered.png", "budget-1024.png"):
+        Image.new("RGB", (8, 8)).save(secret / name)
+    run = tmp_path / "run"
+    (run / "traces" / "inside").mkdir(parents=True)
+    (run / "traces" / "link").symlink_to(secret)
+    (run / "traces" / "inside" / "memory.md").symlink_to(secret / "memory.md")
+    traces = {"up": "../secret", "etc": "../../etc", "absolute": str(secret)}
+    traces |= {"symlink": "traces/link", "file-symlink": "traces/inside"}
+    store.append(run / RESULTS_FILE, [result(name, trace=trace) for name, trace in traces.items()])
+    write_report(run, ReportConfig(plots=False))
+
+    out = run / "report"
+    pages = html_pages(out)
+    for name, page in pages.items():
+        assert "SECRET" not in page, name
+        for url in re.findall(r'(?:src|href)="([^"#]+)', page):
+            assert (out / name).parent.joinpath(unquote(url)).resolve().is_relative_to(run), (name, url)
+    for name in traces:
+        page = pages[f"questions/hotpotqa-50/{name}.html"]
+        assert "is outside the run directory; it is not read" in page, name
+        assert "drafting did not finish" in page and "no drafts recorded" in page
+    assert pages["index.html"].count('<span class="err">trace file') == 4  # the thumbnails that would leak
+
+
+def test_html_shows_an_unreadable_steps_file_as_an_error_of_its_question(tmp_path):
+    run = make_run(tmp_path / "run")
+    steps = run / "traces/hotpotqa-50/visual/q1/steps.jsonl"
+    steps.write_text('{"memory": "# One"}\nnot json\n{"memory": "# Two"}\n')
+    write_report(run, ReportConfig(plots=False))
+    pages = html_pages(run / "report")
+    q1 = pages["questions/hotpotqa-50/q1.html"]
+    assert f"{steps} line 2: not a JSON object" in q1
+    assert str(escape(HOSTILE_MEMORY)) in q1  # the rest of the question shows
+    assert "line 2" not in pages["questions/hotpotqa-50/q2.html"]

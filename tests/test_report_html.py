@@ -201,9 +201,9 @@ def test_question_whose_drafting_failed_shows_its_partial_draft_and_error(page: 
 
 
 def test_large_index_shows_a_page_of_rows_and_more_on_request(page: Page, report: Path):
-    from memocr.eval.report_data import load_run
-    from memocr.eval.report_html import write_html
-    from memocr.eval.report_table import build_table
+    from memocr.report.data import load_run
+    from memocr.report.html import write_html
+    from memocr.report.table import build_table
 
     run = load_run(report.parent.parent / "run")
     index = write_html(run, build_table(run.results), report.parent.parent / "paged", [], page_rows=4)

@@ -14,9 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from memocr.eval.report_table import build_table, details_markdown
     from memocr.eval.results import read_results
     from memocr.eval.runner import evaluate
+    from memocr.report.table import build_table, details_markdown
 
     config = config_from_args(EvalConfig, args)
     outcome = evaluate(config)

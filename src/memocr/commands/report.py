@@ -54,8 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def write_report(run_dir: str | Path, config: ReportConfig | None = None) -> tuple[str, ReportFiles]:
     """Write every output of the report; returns the Markdown table and the files written."""
-    from memocr.eval.report_data import load_run
-    from memocr.eval.report_table import build_table, details_csv, details_markdown, markdown_table, wide_csv
+    from memocr.report.data import load_run
+    from memocr.report.table import build_table, details_csv, details_markdown, markdown_table, wide_csv
 
     config = config or ReportConfig()
     run = load_run(run_dir)
@@ -76,11 +76,11 @@ def write_report(run_dir: str | Path, config: ReportConfig | None = None) -> tup
     files.details_md.write_text(details_markdown(table), encoding="utf-8")
     files.details_csv.write_text(details_csv(table), encoding="utf-8")
     if config.plots:
-        from memocr.eval.report_plot import write_plots
+        from memocr.report.plot import write_plots
 
         files.plots = [plot.path for plot in write_plots(table, out)]
     if config.html:
-        from memocr.eval.report_html import write_html
+        from memocr.report.html import write_html
 
         files.index = write_html(run, table, out, [path.name for path in files.plots])
     return markdown, files

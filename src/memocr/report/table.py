@@ -10,7 +10,7 @@ against the same column of the mode's own 1,024 row (its largest budget when it 
 is printed in the average columns as the paper does (the CSV has it for every cell).
 
 `build_table` aggregates `ResultRecord`s; `markdown_table`, `details_markdown`, `wide_csv` and
-`details_csv` format the result; ``paper=True`` adds the paper's published rows (`paper_numbers`).
+`details_csv` format the result; ``paper=True`` adds the paper's published rows (`published`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from memocr.eval import paper_numbers
 from memocr.eval.results import ResultRecord
+from memocr.report import published
 
 AVERAGE = "average"
 REFERENCE_BUDGET = 1024
@@ -114,14 +114,14 @@ class ReportTable:
     # The paper's published rows, matched to ours (None where the paper has no such cell).
     def paper_value(self, mode: str, budget: int, dataset: str, length: int) -> float | None:
         if dataset == AVERAGE:
-            return paper_numbers.paper_average(mode, budget, length, self.datasets_at(length))
-        return paper_numbers.paper_value(mode, budget, dataset, length)
+            return published.paper_average(mode, budget, length, self.datasets_at(length))
+        return published.paper_value(mode, budget, dataset, length)
 
     def paper_relative(self, mode: str, budget: int, dataset: str, length: int) -> float | None:
         if budget == REFERENCE_BUDGET:
             return None
         if dataset == AVERAGE:
-            return paper_numbers.paper_average_change(mode, budget, length, self.datasets_at(length))
+            return published.paper_average_change(mode, budget, length, self.datasets_at(length))
         return relative_change(
             self.paper_value(mode, budget, dataset, length),
             self.paper_value(mode, REFERENCE_BUDGET, dataset, length),
@@ -129,11 +129,11 @@ class ReportTable:
 
     def paper_budgets(self, mode: str) -> list[int]:
         """Budgets of the paper's row for ``mode`` when the run has a column the paper has."""
-        if mode not in paper_numbers.MODE_METHODS:
+        if mode not in published.MODE_METHODS:
             return []
-        if not any(paper_numbers.paper_value(mode, 1024, d, n) is not None for d, n in self.columns()):
+        if not any(published.paper_value(mode, 1024, d, n) is not None for d, n in self.columns()):
             return []
-        return list(paper_numbers.BUDGETS)
+        return list(published.BUDGETS)
 
     @property
     def total_failures(self) -> int:
@@ -196,7 +196,7 @@ def build_table(records: list[ResultRecord], *, paper: bool = False) -> ReportTa
     return ReportTable(
         modes=_ordered(budgets, MODE_ORDER),
         budgets={mode: sorted(values, reverse=True) for mode, values in budgets.items()},
-        datasets=_ordered({r.dataset for r in records}, paper_numbers.DATASETS),
+        datasets=_ordered({r.dataset for r in records}, published.DATASETS),
         lengths=sorted({r.length for r in records}),
         cells={key: summarise(group) for key, group in groups.items()},
         paper=paper,
@@ -224,7 +224,7 @@ def mode_label(mode: str) -> str:
 
 
 def column_label(dataset: str, length: int) -> str:
-    tokens = paper_numbers.LENGTH_TOKENS.get(length)
+    tokens = published.LENGTH_TOKENS.get(length)
     return f"{dataset} {length}" + (f" (≈{tokens})" if tokens else "")
 
 
@@ -274,7 +274,7 @@ def table_rows(table: ReportTable) -> list[list[str]]:
             row += [_average_cell(table, mode, budget, n) for n in table.lengths]
             rows.append(row)
         if table.paper:
-            method = paper_numbers.MODE_METHODS.get(mode)
+            method = published.MODE_METHODS.get(mode)
             for index, budget in enumerate(table.paper_budgets(mode)):
                 row = [f"{method}, paper" if index == 0 else "", str(budget)]
                 row += [_paper_cell(table, mode, budget, d, n) for d, n in columns]
@@ -310,9 +310,9 @@ def notes(table: ReportTable) -> list[str]:
     ]
     if table.paper:
         lines.append(
-            f"Paper rows: published Table 1 of {paper_numbers.PAPER} (visual → MemOCR, text → MemAgent), "
+            f"Paper rows: published Table 1 of {published.PAPER} (visual → MemOCR, text → MemAgent), "
             "in the columns the paper has; paper averages are over the same datasets as the run's. "
-            + "; ".join(typo.note for typo in paper_numbers.TYPOS)
+            + "; ".join(typo.note for typo in published.TYPOS)
             + "."
         )
     return lines

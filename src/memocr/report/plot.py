@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from memocr.eval import paper_numbers
-from memocr.eval.report_table import AVERAGE, ReportTable, mode_label
+from memocr.report import published
+from memocr.report.table import AVERAGE, ReportTable, mode_label
 
 COLORS = {"visual": "tab:blue", "visual-plain": "tab:orange", "visual-html": "tab:green", "text": "tab:red"}
 _SPARE_COLORS = ("tab:purple", "tab:brown", "tab:pink", "tab:gray", "tab:olive", "tab:cyan")
@@ -64,19 +64,19 @@ def _run_lines(table: ReportTable, dataset: str, length: int) -> list[Line]:
 def _paper_lines(table: ReportTable, dataset: str, length: int) -> list[Line]:
     lines = []
     for mode in table.modes:
-        method = paper_numbers.MODE_METHODS.get(mode)
+        method = published.MODE_METHODS.get(mode)
         if method is not None:
-            budgets = sorted(paper_numbers.BUDGETS)
+            budgets = sorted(published.BUDGETS)
             values = [table.paper_value(mode, budget, dataset, length) for budget in budgets]
             if any(value is not None for value in values):
                 lines.append(Line(f"{method} (paper)", mode, budgets, values, paper=True))
         elif (
             mode == "visual-plain"
             and dataset != AVERAGE
-            and paper_numbers.canonical_dataset(dataset) == "hotpotqa"
+            and published.canonical_dataset(dataset) == "hotpotqa"
             and length == 50
         ):
-            sweep = paper_numbers.BUDGET_SWEEP_HOTPOTQA_50["MemOCR w/o layout"]
+            sweep = published.budget_sweep_hotpotqa_50()["MemOCR w/o layout"]
             budgets = sorted(sweep)
             lines.append(
                 Line("MemOCR w/o layout (paper, ≈)", mode, budgets, [sweep[b] for b in budgets], paper=True)

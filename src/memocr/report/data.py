@@ -49,6 +49,12 @@ def load_run(run_dir: str | Path) -> Run:
     results = read_results(path)
     if not results:
         raise InputError(f"{path / RESULTS_FILE} holds no results yet")
+    for record in results:  # lengths and budgets are sorted and computed on
+        if not (isinstance(record.length, int) and isinstance(record.budget, int)):
+            raise InputError(
+                f"{path / RESULTS_FILE}: a record of {record.question_id!r} has a length or "
+                "budget that is not a whole number; fix or delete that line"
+            )
     config_path = path / CONFIG_FILE
     try:
         config_text = config_path.read_text(encoding="utf-8") if config_path.is_file() else None
