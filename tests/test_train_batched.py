@@ -7,6 +7,7 @@ import asyncio
 import pytest
 import torch
 
+from memocr.errors import ContextLengthError
 from memocr.models.base import SamplingParams
 from memocr.models.hf import HfModel
 from memocr.models.tiny import build_tiny_qwen2_5_vl
@@ -61,5 +62,5 @@ def test_waves_larger_than_the_batch_are_split_and_errors_reach_every_caller(hf:
     batched = BatchedGeneration(hf, max_batch=2)
     results = ask(batched, PROMPTS, [SamplingParams(max_tokens=2, temperature=0.0)] * 3)
     assert sorted(batched.batches) == [1, 2] and all(r.usage.completion_tokens <= 2 for r in results)
-    with pytest.raises(Exception, match="context"):
+    with pytest.raises(ContextLengthError, match="does not fit the context"):
         ask(batched, ["x " * 200_000], [SamplingParams(max_tokens=2)])

@@ -84,8 +84,13 @@ def test_resume_continues_the_step_counter_and_the_metrics(base, tmp_path) -> No
 
 
 def test_gradient_checkpointing_trains_a_step_without_deprecation_warnings(base, tmp_path) -> None:
+    def checkpointing(view) -> dict[str, float]:
+        return {"checkpointing": float(view.model.is_activation_checkpointing)}
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)
-        result = train(tiny_config(base, tmp_path, gradient_checkpointing=True, weight_aug_q=0))
+        config = tiny_config(base, tmp_path, gradient_checkpointing=True, weight_aug_q=0)
+        result = train(config, after_step=checkpointing)
     (row,) = result.metrics
+    assert row["checkpointing"] == 1.0
     assert math.isfinite(row["loss"]) and row["turns/draft"] == 2

@@ -90,9 +90,13 @@ def test_normalize_is_literal_substring_replacement() -> None:
     assert normalize("") == ""
 
 
-def test_reward_is_a_float_in_zero_one() -> None:
-    assert isinstance(qa_reward(r"\boxed{x}", ["x"]), float)
-    assert isinstance(qa_reward("x", ["x"]), float)
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [(r"\boxed{x}", 1.0), (r"\boxed{X }", 1.0), ("x", 0.0), (r"\boxed{xy}", 0.0), (r"\boxed{y} x", 0.0)],
+)
+def test_reward_is_exactly_one_or_zero_with_no_partial_credit(response: str, expected: float) -> None:
+    reward = qa_reward(response, ["x"])
+    assert type(reward) is float and reward == expected
 
 
 def test_bad_golds() -> None:
