@@ -1,9 +1,9 @@
 """Fault injection: a model that writes hostile memories, run through the whole agent and `memocr ask`.
 
 Every memory in `hostile.HOSTILE` is drafted by a scripted model, rendered by real Chromium and
-answered at budgets 1, 16 and 1024. Each run must either answer every budget with an image that the
-Qwen2-VL processor itself accepts at no more than B tokens, or stop with a clear error and a partial
-trace that keeps every finished draft. Nothing may hang, crash the process or leak a traceback.
+answered at budgets 1, 16 and 1024. Each run must answer every budget with an image that the
+Qwen2-VL processor itself accepts at no more than B tokens. Nothing may hang, crash the process or
+leak a traceback.
 """
 
 from __future__ import annotations
@@ -65,15 +65,9 @@ def outcomes(request):
     return run_all(request.param)
 
 
-def test_every_hostile_memory_is_answered_within_every_budget_or_fails_cleanly(outcomes):
-    answered = 0
+def test_every_hostile_memory_is_answered_within_every_budget(outcomes):
     for name, (model, outcome) in outcomes.items():
-        if isinstance(outcome, QuestionFailed):
-            trace = outcome.trace
-            assert trace.error is not None and trace.error.traceback is None, (name, trace.error)
-            assert len(trace.steps) == 3, name  # every draft was kept
-            continue
-        answered += 1
+        assert not isinstance(outcome, QuestionFailed), (name, outcome.trace.error)
         assert [answer.budget for answer in outcome.answers] == BUDGETS, name
         sent = [call["images"][0] for call in model.calls if call["images"]]
         assert len(sent) == len(BUDGETS), name
@@ -83,8 +77,6 @@ def test_every_hostile_memory_is_answered_within_every_budget_or_fails_cleanly(o
             assert answer.answer == "fact", name
         render = outcome.render  # the capture is bounded whatever the memory says
         assert render.width <= FULL.max_width and render.height <= FULL.max_height, name
-    # The renderer is meant to cope with all of them; a clean failure is the fallback, not the rule.
-    assert answered == len(HOSTILE)
     # What could never be drawn is said in the trace, not dropped silently.
     assert outcomes["short_lines_200k"][1].render.omitted_chars > 0
     assert outcomes["text_100kb"][1].render.omitted_chars == 0

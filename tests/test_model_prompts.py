@@ -7,7 +7,6 @@ import asyncio
 from types import MappingProxyType
 
 from memocr.agent import AgentSettings, MemoryAgent, Question
-from memocr.models.embedded import TIERS
 from memocr.prompts import (
     ANSWER_FROM_TEXT,
     ANSWER_FROM_TEXT_BRIEF,
@@ -78,10 +77,3 @@ def test_without_suggestions_the_standard_prompts_are_sent_alone():
     assert trace.prompts == {"draft": DRAFT_TEXT.id, "answer": ANSWER_FROM_TEXT.id}
     assert all([m["role"] for m in messages] == ["user"] for messages in model.messages)
 
-
-def test_each_tier_says_which_prompts_it_uses():
-    quality, tiny = TIERS["quality"], TIERS["tiny"]
-    assert quality.system_prompt is SYSTEM_SOURCE_ONLY and dict(quality.suggested_prompts) == BRIEF_PROMPTS
-    assert tiny.system_prompt is None and not tiny.suggested_prompts
-    for brief in BRIEF_PROMPTS.values():
-        assert brief.name.endswith("-brief")

@@ -7,7 +7,6 @@ import base64
 import io
 import socket
 import threading
-import time
 from typing import ClassVar
 
 import httpx
@@ -210,10 +209,8 @@ def test_model_can_be_used_from_successive_event_loops_and_leaves_no_client_open
 def test_read_timeout_is_one_attempt_and_a_clear_error(fake):
     fake.state.delay = 1.0
     model = _model(fake, timeout=0.2, max_retries=3)
-    started = time.perf_counter()
     with pytest.raises(ModelError, match=r"no answer within the timeout of 0\.2 s") as error:
         asyncio.run(model.chat([{"role": "user", "content": "q"}], SamplingParams(max_tokens=4)))
-    assert time.perf_counter() - started < 0.8  # four attempts would take at least 0.8 s
     assert not isinstance(error.value, ModelUnavailableError)
     assert len(fake.state.requests) == 1
 
