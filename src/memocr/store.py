@@ -92,27 +92,51 @@ def _parses(raw: bytes) -> bool:
 
 def read(path: str | Path, cls: type[T] | None = None) -> list[T]:
     """Every record of the file in order (dicts when ``cls`` is None); a missing file has none."""
-    return list(iter_records(path, cls))
+    path = Path(path)
+    return list(iter_records(path, cls)) if path.is_file() else []
 
 
 def iter_records(path: str | Path, cls: type[T] | None = None) -> Iterator[T]:
-    path = Path(path)
-    if not path.is_file():
-        return
-    lines = path.read_bytes().split(b"\n")
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        torn_tail = number == len(lines)  # no newline after it
+    """The file's records one at a time, as ``cls`` (a dataclass, or one with ``from_dict``)."""
+    for number, data in iter_json_lines(path):
         try:
-            yield _record(json.loads(raw.decode("utf-8")), cls)
-        except (ValueError, TypeError, KeyError, UnicodeDecodeError) as error:
-            if torn_tail and not _parses(raw):
-                return
+            yield _record(data, cls)
+        except (ValueError, TypeError, KeyError) as error:
             what = cls.__name__ if cls is not None else "JSON object"
             raise InputError(
                 f"{path} line {number}: not a {what} ({error}); fix or delete that line and run again"
             ) from None
+
+
+def iter_json_lines(path: str | Path, *, torn_tail: bool = True) -> Iterator[tuple[int, Any]]:
+    """``(line number, parsed value)`` of each non-blank line, streamed. A last line cut short is
+    dropped when ``torn_tail`` (files this package appends to) and an error otherwise (files a user
+    gives, which are written whole)."""
+    path = Path(path)
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror or error})") from error
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                yield number, json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise InputError(f"{path} line {number}: not UTF-8 text; convert the file to UTF-8") from None
+            except json.JSONDecodeError as error:
+                if not raw.endswith(b"\n"):  # only the last line can lack its newline
+                    if torn_tail:
+                        return
+                    raise InputError(
+                        f"{path} line {number}: the last record is cut short (the file was not written "
+                        "completely); write it again, or delete the last line"
+                    ) from None
+                raise InputError(
+                    f"{path} line {number}: not valid JSON ({error.msg} at column {error.colno}); "
+                    "each line must hold one JSON object"
+                ) from None
 
 
 def _record(data: Any, cls: type | None) -> Any:

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from memocr import store
 from memocr.data.record import QARecord
 from memocr.errors import InputError
 
@@ -62,36 +63,8 @@ def load_records(path: str | os.PathLike[str], dataset: str | None = None) -> li
     return list(iter_records(path, dataset))
 
 
-def iter_json_lines(path: Path) -> Iterator[tuple[int, Any]]:
-    """``(line number, parsed object)`` for each non-blank line of a JSONL file."""
-    try:
-        handle = path.open("rb")
-    except OSError as error:
-        raise InputError(f"{path}: cannot read ({error.strerror or error})") from error
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                yield number, json.loads(raw)
-            except UnicodeDecodeError as error:
-                raise InputError(
-                    f"{path} line {number}: not UTF-8 text; convert the file to UTF-8"
-                ) from error
-            except json.JSONDecodeError as error:
-                if not raw.endswith(b"\n"):  # only the last line can lack its newline
-                    raise InputError(
-                        f"{path} line {number}: the last record is cut short (the file ends mid-record); "
-                        "it was not written completely: write it again, or delete the last line"
-                    ) from error
-                raise InputError(
-                    f"{path} line {number}: not valid JSON ({error.msg} at column {error.colno}); "
-                    "each line must hold one JSON object"
-                ) from error
-
-
 def _iter_jsonl(path: Path, dataset: str | None) -> Iterator[QARecord]:
-    for number, data in iter_json_lines(path):
+    for number, data in store.iter_json_lines(path, torn_tail=False):
         yield QARecord.from_dict(_with_dataset(data, dataset), where=f"{path} line {number}")
 
 

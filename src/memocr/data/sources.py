@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from memocr.data.io import iter_json_lines
+from memocr import store
 from memocr.errors import InputError
 
 HUB_REPO = "RUC-NLPIR/FlashRAG_datasets"
@@ -70,7 +70,7 @@ def read_questions(path: str | Path) -> list[SourceQuestion]:
     if path.suffix.lower() == ".jsonl":
         return [
             parse_row(data, row=n, where=f"{path} line {line}")
-            for n, (line, data) in enumerate(iter_json_lines(path))
+            for n, (line, data) in enumerate(store.iter_json_lines(path, torn_tail=False))
         ]
     if path.suffix.lower() == ".json":
         try:
@@ -223,7 +223,7 @@ def iter_passages(path: str | Path, limit: int | None = None) -> Iterator[tuple[
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file (the passage corpus)")
-    for count, (line, data) in enumerate(iter_json_lines(path)):
+    for count, (line, data) in enumerate(store.iter_json_lines(path, torn_tail=False)):
         if limit is not None and count >= limit:
             return
         where = f"{path} line {line}"
