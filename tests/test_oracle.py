@@ -292,3 +292,18 @@ def test_records_name_the_reader_and_prompt_and_a_new_prompt_is_answered_anew(tm
     again = ScriptedModel(lambda p, i: "\\boxed{x}")
     asyncio.run(run_with(again, path, qs=questions()[:1]))
     assert len(again.calls) == 6
+
+
+def test_oracle_markdown_has_accuracy_rows_then_legibility_rows_when_known():
+    from memocr.analysis.oracle import OracleCell
+    from memocr.analysis.tables import oracle_markdown
+
+    def cell(placement, budget, accuracy, legible=None):
+        return OracleCell(placement, budget, 4, accuracy, accuracy, 100.0, legible, None, None)
+
+    cells = [cell("heading", 1024, 75), cell("heading", 16, 50), cell("body", 1024, 75), cell("body", 16, 25)]
+    table = oracle_markdown(cells, [1024, 16])
+    assert "| placement | 1024 | 16 |" in table and "| body | 75.0 (n=4) | 25.0 (n=4) |" in table
+    assert "legible" not in table
+    cells[1] = cell("heading", 16, 50, legible=100.0)
+    assert "| heading | – | 100.0 |" in oracle_markdown(cells, [1024, 16])

@@ -13,12 +13,10 @@ with no tokens has no precision (None), and is left out of averages rather than 
 
 from __future__ import annotations
 
-import csv
 import re
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 
 from memocr.analysis.regions import split_regions
 from memocr.metrics import normalize_answer
@@ -126,18 +124,6 @@ def density_rows(drafts: Iterable, *, bold_lines: bool = False) -> list[DensityR
             )
         )
     return rows
-
-
-def write_density_csv(rows: Sequence[DensityRow], path: Path) -> None:
-    names = [f.name for f in fields(DensityRow)]
-    with path.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(stream, fieldnames=names)
-        writer.writeheader()
-        for row in rows:
-            values = asdict(row)
-            for name in ("crucial_precision", "detailed_precision"):
-                values[name] = "" if values[name] is None else f"{values[name]:.4f}"
-            writer.writerow(values)
 
 
 @dataclass

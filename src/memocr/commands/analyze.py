@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,27 +18,34 @@ from typing import TYPE_CHECKING, Literal
 
 import yaml
 
-from memocr.config import add_config_arguments, at_least, check_fields, config_from_args, to_dict
+from memocr.agent import ReadSettings
+from memocr.config import add_config_arguments, at_least, check_writable, config_from_args, to_dict
 from memocr.errors import InputError
 
 if TYPE_CHECKING:
-    from memocr.analysis.density import DensityRow
-    from memocr.analysis.oracle import OracleCell, OracleQuestion, OracleRecord
+    from memocr.analysis.oracle import OracleQuestion, OracleRecord
 
 OFFLINE_NUM_DOCS = 10  # the oracle reads no context, so the offline set's padding does not matter
 OFFLINE_DEFAULT_N = 20
 
 
 @dataclass
-class AnalyzeConfig:
+class AnalyzeConfig(ReadSettings):
     run_dir: Path | None = field(
         default=None, metadata={"help": "the run directory (as written by memocr eval)", "path": True}
     )
     out: Path | None = field(
-        default=None, metadata={"help": "write the analysis here (default: RUN_DIR/analysis)", "path": True}
+        default=None,
+        metadata={
+            "help": "write the analysis here (default: RUN_DIR/analysis)",
+            "path": True,
+            "output": "dir",
+        },
     )
     oracle: bool = field(default=True, metadata={"help": "run the heading-vs-body oracle experiment"})
-    model: str = field(default="embedded", metadata={"help": "model spec that answers the oracle memories"})
+    model: str = field(
+        default="embedded", metadata={"help": "model spec that answers the oracle memories", "spec": True}
+    )
     budgets: list[int] = field(
         default_factory=lambda: [1024, 256, 64, 16],
         metadata={"help": "visual-token budgets of the oracle"},
@@ -66,13 +71,9 @@ class AnalyzeConfig:
     bold_lines: bool = field(
         default=False, metadata={"help": "count bold-only lines as headings (crucial region)"}
     )
-    profile: Literal["full", "memocr-v1"] = field(
-        default="full", metadata={"help": "render profile of the oracle memories"}
-    )
-    seed: int = field(default=0, metadata={"help": "seed of the filler choice and of sampling"})
 
     def __post_init__(self) -> None:
-        check_fields(self)
+        super().__post_init__()  # seed: also the filler choice's
         at_least(self, 1, "budgets", "n")
         at_least(self, 0, "filler_sentences")
         if not self.budgets:
@@ -113,6 +114,7 @@ def analyze(config: AnalyzeConfig) -> int:
             "into it first, or pass --questions offline (or a dataset file) to run the oracle alone"
         )
     out = config.out or run_dir / "analysis"
+    check_writable(out, "out")
     out.mkdir(parents=True, exist_ok=True)
     (out / "analysis-config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
 
@@ -147,55 +149,15 @@ def analyze(config: AnalyzeConfig) -> int:
 
 
 def _density(drafts: list, config: AnalyzeConfig, out: Path, written: list[Path]) -> str:
-    from memocr.analysis.density import density_rows, write_density_csv
+    from memocr.analysis.density import density_rows
     from memocr.analysis.plots import plot_density
+    from memocr.analysis.tables import density_section, write_density_csv
 
     rows = density_rows(drafts, bold_lines=config.bold_lines)
     write_density_csv(rows, out / "density.csv")
     plot_density(rows, out / "density.png")
     written += [out / "density.csv", out / "density.png"]
     return density_section(rows, config.bold_lines)
-
-
-def density_section(rows: list[DensityRow], bold_lines: bool = False) -> str:
-    from memocr.analysis.density import summarize
-
-    without_facts = sum(not row.has_supporting_facts for row in rows)
-    lines = [
-        "## Density of final memories",
-        "",
-        f"{len(rows)} final memories. Crucial region = headings"
-        + (" and bold-only lines" if bold_lines else "")
-        + "; detailed region = the rest. Tokens are SQuAD-normalised words; evidence precision = share "
-        "of a region's tokens that occur in the gold answers or supporting facts (stopwords excepted); "
-        "precisions are means over memories whose region is not empty. See docs/analysis.md.",
-        "",
-        "| mode | memories | with headings | median crucial tokens | median detailed tokens "
-        "| crucial precision | detailed precision |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for s in summarize(rows):
-        lines.append(
-            f"| {s.mode} | {s.memories} | {s.memories_with_headings} | {s.median_crucial_tokens:g} "
-            f"| {s.median_detailed_tokens:g} | {_pct(s.mean_crucial_precision)} "
-            f"| {_pct(s.mean_detailed_precision)} |"
-        )
-    lines += [
-        "",
-        "Paper, MemOCR after 1,000 RL steps: crucial ≈ 11 tokens (median), detailed ≈ 180; precision "
-        "≈ 21.7% crucial vs ≈ 2.6% detailed.",
-    ]
-    if without_facts:
-        lines.append(
-            f"\n{without_facts} memories have no supporting facts: their precision counts the gold "
-            "answers only."
-        )
-    lines.append("\n![density](density.png)\n")
-    return "\n".join(lines)
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
 
 
 # --- oracle ------------------------------------------------------------------------------------
@@ -236,6 +198,8 @@ def oracle_source(drafts: list, config: AnalyzeConfig) -> tuple[list[OracleQuest
 def _oracle(drafts: list, config: AnalyzeConfig, out: Path, written: list[Path]) -> str:
     from memocr.analysis.oracle import OracleSettings, oracle_table, premise
     from memocr.analysis.plots import plot_oracle
+    from memocr.analysis.tables import oracle_markdown, oracle_section, write_oracle_csv
+    from memocr.models import redact_spec
 
     questions, where = oracle_source(drafts, config)
     if config.n is not None:
@@ -254,7 +218,7 @@ def _oracle(drafts: list, config: AnalyzeConfig, out: Path, written: list[Path])
     (out / "oracle.md").write_text(table, encoding="utf-8")
     plot_oracle(cells, out / "oracle.png")
     written += [path, out / "oracle.csv", out / "oracle.md", out / "oracle.png"]
-    return oracle_section(records, cells, settings, where, premise(cells).sentence, config.model)
+    return oracle_section(records, cells, settings, where, premise(cells).sentence, redact_spec(config.model))
 
 
 async def _answer(
@@ -262,95 +226,15 @@ async def _answer(
 ) -> list[OracleRecord]:
     from tqdm import tqdm
 
-    from memocr.agent import AgentSettings, MemoryAgent
+    from memocr.agent import MemoryAgent
     from memocr.analysis.oracle import PLACEMENTS, run_oracle
     from memocr.models import load_model
     from memocr.render import AsyncRenderer
 
-    agent_settings = AgentSettings(mode="visual", seed=config.seed, render_profile=config.profile)
+    agent_settings = config.agent_settings("visual")
     model = load_model(config.model)
     total = len(questions[: config.n]) * len(PLACEMENTS) * len(settings.budgets)
     async with model, AsyncRenderer(pages=1) as renderer:
         agent = MemoryAgent(model, agent_settings, renderer)
         with tqdm(total=total, desc="oracle", unit="answer", file=sys.stderr) as bar:
             return await run_oracle(agent, questions, settings, path, progress=bar.update, limit=config.n)
-
-
-def write_oracle_csv(cells: list[OracleCell], path: Path) -> None:
-    names = [f.name for f in dataclasses.fields(cells[0])] if cells else ["placement", "budget"]
-    with path.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(stream, fieldnames=names)
-        writer.writeheader()
-        for cell in cells:
-            row = dataclasses.asdict(cell)
-            writer.writerow({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
-
-
-def oracle_markdown(cells: list[OracleCell], budgets: list[int]) -> str:
-    """Accuracy per placement (rows) × budget (columns), then the OCR legibility rows when known."""
-    by = {(c.placement, c.budget): c for c in cells}
-    header = "| placement | " + " | ".join(str(b) for b in budgets) + " |"
-    rule = "|---|" + "---:|" * len(budgets)
-    lines = ["Accuracy (%, n questions) by visual-token budget:", "", header, rule]
-    for placement in ("heading", "body"):
-        values = [by[(placement, b)] for b in budgets]
-        lines.append(f"| {placement} | " + " | ".join(f"{c.accuracy:.1f} (n={c.n})" for c in values) + " |")
-    if any(c.legible is not None for c in cells):
-        lines += ["", "Answer legible in the OCR text (%):", "", header, rule]
-        for placement in ("heading", "body"):
-            values = [by[(placement, b)].legible for b in budgets]
-            lines.append(
-                f"| {placement} | " + " | ".join("–" if v is None else f"{v:.1f}" for v in values) + " |"
-            )
-    return "\n".join(lines) + "\n"
-
-
-def oracle_section(
-    records: list[OracleRecord],
-    cells: list[OracleCell],
-    settings,
-    where: str,
-    verdict: str,
-    model_spec: str,
-) -> str:
-    from memocr.analysis.oracle import paired_counts
-
-    answered = [r for r in records if r.error is None]
-    failed = len(records) - len(answered)
-    seconds = [r.answer_seconds for r in answered if r.answer_seconds is not None]
-    committed = [c.committed for c in cells if c.n]
-    questions = len({r.question_id for r in records})
-    lines = [
-        "## Oracle: evidence in a top heading vs in body text",
-        "",
-        f"{questions} questions from {where}; model {model_spec}; every memory = the question's "
-        f"supporting facts + {settings.filler_sentences} filler sentences, evidence as a top `#` "
-        f"heading or as the {settings.body_position} paragraph of the body (everything else identical).",
-        "",
-        oracle_markdown(cells, settings.budgets),
-        f"**{verdict}**",
-        "",
-    ]
-    small = [b for b in settings.budgets if b <= 64]
-    if small:
-        pairs = ", ".join(
-            "{}: {} heading-only vs {} body-only".format(b, *paired_counts(records, b)) for b in small
-        )
-        lines += [f"Questions right in only one placement, per budget: {pairs}.", ""]
-    if committed:
-        lines.append(
-            f"Replies that commit to an answer (\\boxed{{}} or 'the answer is'): "
-            f"{min(committed):.0f}–{max(committed):.0f}% per cell; the others are scored by whether a "
-            "gold answer occurs in the reply (see docs/analysis.md)."
-        )
-    if seconds:
-        ocr = [r.ocr_seconds for r in answered if r.ocr_seconds is not None]
-        of_it = f", {sum(ocr) / len(ocr):.2f} s of it OCR" if ocr else ""
-        lines.append(
-            f"{len(seconds)} answers, {sum(seconds) / len(seconds):.2f} s per answer on average{of_it} "
-            "(the model's answer turn; rendering and fitting not included)."
-        )
-    if failed:
-        lines.append(f"{failed} answers failed (the `error` field of oracle.jsonl); rerun to retry them.")
-    lines.append("\n![oracle](oracle.png)\n")
-    return "\n".join(lines)
