@@ -68,7 +68,6 @@ from memocr.train.batched import BatchedGeneration
 from memocr.train.config import TrainConfig
 from memocr.train.loop import StepView, train
 from memocr.train.rewards import f1_reward, qa_reward
-from memocr.train.rollout import agent_settings
 
 # The first hop of each offline chain as a question: relation -> question about its subject.
 ONE_HOP = {
@@ -150,7 +149,7 @@ class HeldOut:
         self.started = time.perf_counter()
 
     async def _score(self, chat_model: Any, config: TrainConfig) -> dict[str, float]:
-        settings = agent_settings(config)
+        settings = config.agent_settings(config.mode)
         settings = type(settings)(**{**settings.__dict__, "temperature": self.temperature})
         agent = MemoryAgent(chat_model, settings)
         jobs = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import zlib
 
 import pytest
 
@@ -12,7 +13,7 @@ from memocr.render import AsyncRenderer
 from memocr.train.advantages import ObjectiveWeights
 from memocr.train.augment import degrade
 from memocr.train.config import TrainConfig
-from memocr.train.rollout import Rollout, assign_advantages, rollout, rollout_batch, sample_seed
+from memocr.train.rollout import Rollout, assign_advantages, rollout, rollout_batch
 from memocr.train.turns import Turn
 from scripted_model import IdModel
 
@@ -81,8 +82,11 @@ def test_the_samples_of_a_group_get_their_own_seeds() -> None:
     results = asyncio.run(go())
     assert [r.sample for r in results] == [0, 1, 2]
     seeds = {call["sampling"].seed for call in model.calls}
-    assert seeds == {sample_seed(0, 3, "q1", k) for k in range(3)} and len(seeds) == 3
-    assert sample_seed(0, 4, "q1", 0) != sample_seed(0, 3, "q1", 0)
+    settings = config(weight_aug_q=0)
+    assert seeds == {settings.question_seed(3, "q1", k) for k in range(3)} and len(seeds) == 3
+    assert settings.question_seed(4, "q1", 0) != settings.question_seed(3, "q1", 0)
+    # The one seed rule, as eval derives a question's seed: the same values as before it was shared.
+    assert settings.question_seed(3, "q1", 0) == zlib.crc32(b"0:3:q1:0") & 0x7FFFFFFF
 
 
 def fake(kind: str, group: str) -> Turn:

@@ -14,6 +14,7 @@ import dataclasses
 import time
 import traceback
 import uuid
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from memocr.budget import DEFAULT_MAX_PIXELS, PIXELS_PER_TOKEN, fit_to_budget, validate_budget, visual_tokens
 from memocr.chunking import Chunk, chunk_document, clean_memory, truncate_to_tokens
 from memocr.config import at_least, check_fields
-from memocr.errors import ConfigError, InputError, MemocrError
+from memocr.errors import InputError, MemocrError, QuestionFailed
 from memocr.metrics import extract_answer
 from memocr.models.base import SamplingParams
 from memocr.prompts import (
@@ -34,7 +35,7 @@ from memocr.prompts import (
     INITIAL_MEMORY,
     PromptTemplate,
 )
-from memocr.render.profiles import get_profile
+from memocr.render.profiles import DEFAULT_PROFILE, PROFILES
 from memocr.token_plan import TokenPlan, plan_tokens
 from memocr.trace import BudgetAnswer, DraftStep, RenderInfo, Trace, TraceError
 
@@ -44,49 +45,74 @@ if TYPE_CHECKING:
     from memocr.models import ChatModel, Completion
     from memocr.render import AsyncRenderer
 
-ModeName = Literal["visual", "text", "visual-plain", "visual-html"]
-
 
 @dataclass(frozen=True)
 class Mode:
     """How a mode drafts and how it reads: ``input_format`` None means the memory is read as text."""
 
-    name: ModeName
+    name: str
     draft_prompt: PromptTemplate
     answer_prompt: PromptTemplate
     input_format: Literal["markdown", "html"] | None
 
 
+# The registry of modes: the choices of every command's --mode.
 MODES: dict[str, Mode] = {
     "visual": Mode("visual", DRAFT_MARKDOWN_LAYOUT, ANSWER_FROM_IMAGE, "markdown"),
     "text": Mode("text", DRAFT_TEXT, ANSWER_FROM_TEXT, None),
     "visual-plain": Mode("visual-plain", DRAFT_MARKDOWN_PLAIN, ANSWER_FROM_IMAGE, "markdown"),
     "visual-html": Mode("visual-html", DRAFT_HTML, ANSWER_FROM_IMAGE, "html"),
 }
+MODE_HELP = (
+    "visual = MemOCR; text = MemAgent-style baseline (the first B tokens of a text memory); "
+    "visual-plain = no-layout ablation; visual-html = memory drafted and rendered as HTML"
+)
 
 
-@dataclass(frozen=True)
-class AgentSettings:
-    """How the agent reads and answers. Token settings left as None are chosen per model and fitted
-    to its context window (see `memocr.token_plan`); values given are checked against it."""
+@dataclass
+class ReadSettings:
+    """How the agent reads and answers, in any mode: declared here once, and extended by the config of
+    every command that runs the agent (ask, eval, analyze, train), so each setting is a flag and a
+    YAML key of each. Token settings left as None are chosen per model and fitted to its context
+    window (see `memocr.token_plan`); values given are checked against it."""
 
-    mode: ModeName = "visual"
-    chunk_tokens: int | None = None
-    max_memory_tokens: int | None = None
-    max_answer_tokens: int | None = None
-    temperature: float = 0.0
-    top_p: float = 1.0
-    seed: int | None = 0
-    render_profile: str = "full"
+    chunk_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "document tokens read per drafting turn (default: the model's suggestion, else the "
+            "paper's 5000, lowered to fit the model's context)"
+        },
+    )
+    max_memory_tokens: int | None = field(
+        default=None,
+        metadata={"help": "cap on each memory draft, in tokens (default: the model's suggestion, else 2048)"},
+    )
+    max_answer_tokens: int | None = field(
+        default=None,
+        metadata={"help": "cap on each answer, in tokens (default: the model's suggestion, else 512)"},
+    )
+    temperature: float = field(
+        default=0.0, metadata={"help": "sampling temperature (0 = greedy; the paper's evaluation: 0.7)"}
+    )
+    top_p: float = field(
+        default=1.0, metadata={"help": "nucleus sampling threshold, in (0, 1] (the paper's evaluation: 0.95)"}
+    )
+    seed: int | None = field(
+        default=0,
+        metadata={"help": "base seed; each question samples with a seed derived from it and the question"},
+    )
+    profile: str = field(
+        default=DEFAULT_PROFILE,
+        metadata={
+            "help": "render profile: full (whole memory) or memocr-v1 (released geometry, 1152x656 max)",
+            "choices": PROFILES,
+        },
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
         at_least(self, 1, "chunk_tokens", "max_memory_tokens", "max_answer_tokens")
-        at_least(self, 0, "temperature")
-        if not 0 < self.top_p <= 1:
-            raise ConfigError(f"setting top_p (--top-p) must be in (0, 1], got {self.top_p}")
-        if self.mode != "text":
-            get_profile(self.render_profile)
+        self.sampling(1)  # temperature, top-p and seed: SamplingParams checks them
 
     def sampling(self, max_tokens: int, seed: int | None = None) -> SamplingParams:
         """The sampling of one model call: these settings' temperature and top-p, with `seed` (a
@@ -98,20 +124,25 @@ class AgentSettings:
             seed=self.seed if seed is None else seed,
         )
 
-    @classmethod
-    def from_config(cls, config: Any, mode: str | None = None) -> AgentSettings:
-        """The settings a command's config names (same field names; its ``profile`` is the render
-        profile); ``mode`` overrides the config's own."""
-        return cls(
-            mode=mode or config.mode,
-            chunk_tokens=config.chunk_tokens,
-            max_memory_tokens=config.max_memory_tokens,
-            max_answer_tokens=config.max_answer_tokens,
-            temperature=config.temperature,
-            top_p=config.top_p,
-            seed=config.seed,
-            render_profile=config.profile,
+    def question_seed(self, *key: object) -> int | None:
+        """The sampling seed of one question, ``key`` being its id (a trainer's: the step, the id and
+        the sample): stable across runs, machines and workers; None when these settings have none."""
+        if self.seed is None:
+            return None
+        return zlib.crc32(":".join(map(str, (self.seed, *key))).encode()) & 0x7FFFFFFF
+
+    def agent_settings(self, mode: str) -> AgentSettings:
+        """These settings for an agent running ``mode`` (a command config's other fields left out)."""
+        return AgentSettings(
+            mode=mode, **{f.name: getattr(self, f.name) for f in dataclasses.fields(ReadSettings)}
         )
+
+
+@dataclass
+class AgentSettings(ReadSettings):
+    """`ReadSettings` and the mode the agent runs."""
+
+    mode: str = field(default="visual", metadata={"help": MODE_HELP, "choices": MODES})
 
 
 @dataclass
@@ -130,24 +161,6 @@ ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(chunks_done, chunks_total)`` after every drafting turn."""
 StepCallback = Callable[[DraftStep], None]
 """Called with each drafting turn as soon as it is done (to save it before the next one starts)."""
-
-
-class QuestionFailed(MemocrError):
-    """A question stopped part-way. ``trace`` holds everything done before (its ``error`` says where
-    and why); ``cause`` is the original error, whose exit code and HTTP status this error carries."""
-
-    def __init__(self, trace: Trace, cause: BaseException) -> None:
-        assert trace.error is not None
-        where = trace.error.stage
-        if trace.error.chunk_index is not None:
-            where += f" chunk {trace.error.chunk_index + 1} of {trace.chunks_total or '?'}"
-        if trace.error.budget is not None:
-            where += f" at budget {trace.error.budget}"
-        super().__init__(f"{where} failed: {cause}")
-        self.trace = trace
-        self.cause = cause
-        self.exit_code = getattr(cause, "exit_code", 1)
-        self.http_status = getattr(cause, "http_status", 500)
 
 
 @dataclass
@@ -447,7 +460,7 @@ class MemoryAgent:
     async def _render(self, memory: str) -> RenderInfo:
         assert self.renderer is not None and self.mode.input_format is not None
         result = await self.renderer.render(
-            memory, profile=self.settings.render_profile, input_format=self.mode.input_format
+            memory, profile=self.settings.profile, input_format=self.mode.input_format
         )
         return RenderInfo(
             profile=result.profile,

@@ -3,7 +3,8 @@
 Each command module exposes `add_arguments(parser)` and `run(args) -> int`. Modules are imported only
 when their command runs, so `memocr render` never pays for importing torch. A `MemocrError` that
 leaves a command becomes one line on stderr and the error's exit code (2: fix the input; 1: a model
-or the renderer failed); Ctrl-C exits with 130 without a traceback.
+or the renderer failed); so does an `OSError` naming a file (a path the command could not use: exit
+2); Ctrl-C exits with 130 without a traceback.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     except MemocrError as error:
         print(f"memocr {args.command}: {error}", file=sys.stderr)
         return error.exit_code
+    except OSError as error:
+        if error.filename is None:
+            raise
+        print(f"memocr {args.command}: cannot use {error.filename}: {error.strerror}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"memocr {args.command}: interrupted", file=sys.stderr)
         return 130

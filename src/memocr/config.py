@@ -2,13 +2,18 @@
 
 Every field of a config dataclass becomes a ``--field-name`` flag whose help text comes from
 ``field(metadata={"help": ...})``. ``list`` fields are repeatable flags that also take
-comma-separated values (``--budget 64,256``), ``Literal`` fields get
-choices, ``bool`` fields get ``--name`` / ``--no-name``.
+comma-separated values (``--budget 64,256``), ``Literal`` fields and fields whose metadata names a
+registry (``"choices": MODES``: the registry's keys, as it stands when the flags are made) get
+choices, ``bool`` fields get ``--name`` / ``--no-name``. A subclass shares its base's settings, and
+`with_default` redeclares one of them with another default.
 
 Values are checked in one place, `check_fields`, whatever they come from: a config dataclass calls it
 from ``__post_init__``, so flags, a YAML file and Python code get the same type and choice checks and
 the same messages. Fields marked ``metadata={"path": True}`` are file paths: a relative path written
-in a YAML file is taken relative to that file, not to the directory the command runs in.
+in a YAML file is taken relative to that file, not to the directory the command runs in. Fields
+marked ``"output": "dir"`` (or ``"file"``) are where a command writes: `config_from_args` refuses one
+it could not write before any work starts. Fields marked ``"spec": True`` are model specs, written
+without their credentials (`to_dict`).
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE.yaml", help="read settings from a YAML file")
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
-        annotation, _ = _unwrap_optional(hints[field.name])
+        annotation, _ = _unwrap_optional(_annotation(field, hints))
         help_text = field.metadata.get("help", "")
         default = _field_default(field)
         if default is not None and default != [] and annotation is not bool:
@@ -68,6 +73,24 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         else:
             kwargs.update(type=annotation, metavar=field.name.upper())
         parser.add_argument(_flag(field.name), **kwargs)
+
+
+def _annotation(field: dataclasses.Field, hints: dict[str, Any]) -> Any:
+    """The field's type, with the keys of the registry its metadata names (``choices``) as a Literal."""
+    choices = field.metadata.get("choices")
+    if choices is None:
+        return hints[field.name]
+    literal = typing.Literal[tuple(choices)]  # type: ignore[valid-type]
+    if typing.get_origin(hints[field.name]) is list:
+        return list[literal]  # type: ignore[valid-type]
+    return literal | None if _unwrap_optional(hints[field.name])[1] else literal
+
+
+def with_default(cls: type, name: str, default: Any) -> Any:
+    """The setting ``name`` of the dataclass ``cls`` (help, choices) with another default, for a
+    subclass that redeclares it: ``chunk_tokens: int = with_default(ReadSettings, "chunk_tokens", 5000)``."""
+    (base,) = [field for field in dataclasses.fields(cls) if field.name == name]
+    return dataclasses.field(default=default, metadata=base.metadata)
 
 
 def _comma_separated(item: type) -> Any:
@@ -122,10 +145,29 @@ def config_from_args(cls: type[T], args: argparse.Namespace) -> T:
         if given is not None:
             values[name] = given
     try:
-        return cls(**values)
+        config = cls(**values)
     except ConfigError as error:
         where = f"config file {config_path}: " if config_path is not None else ""
         raise ConfigError(f"{where}{error}") from error
+    for name, field in fields.items():
+        if field.metadata.get("output") and getattr(config, name) is not None:
+            check_writable(getattr(config, name), name, folder=field.metadata["output"] == "dir")
+    return config
+
+
+def check_writable(path: str | Path, name: str, *, folder: bool = True) -> None:
+    """Raise a `ConfigError` unless the setting ``name`` can be written at ``path`` (a folder, or a file
+    when ``folder`` is False): ``path`` is not the other kind, and the nearest part of it that exists
+    is a writable folder (the file itself when it exists)."""
+    path = Path(path)
+    where, kinds = f"setting {name} ({_flag(name)})", ("file", "folder")
+    if path.exists() and path.is_dir() != folder:
+        raise ConfigError(f"{where}: {path} is a {kinds[not folder]}, not a {kinds[folder]}")
+    existing = next((part for part in [path, *path.parents] if part.exists()), Path("."))
+    if existing != path and not existing.is_dir():
+        raise ConfigError(f"{where}: cannot create {path}: {existing} is a file")
+    if not os.access(existing, os.W_OK):
+        raise ConfigError(f"{where}: {existing} is not writable")
 
 
 def _relative_to(value: Any, base: Path) -> Any:
@@ -145,39 +187,35 @@ def check_fields(config: Any) -> None:
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
         try:
-            checked = _check(value, hints[field.name])
-        except _Mismatch as mismatch:
+            checked = _check(value, _annotation(field, hints))
+        except ConfigError as expected:
             raise ConfigError(
-                f"setting {field.name} ({_flag(field.name)}) must be {mismatch.expected}, got {value!r}"
+                f"setting {field.name} ({_flag(field.name)}) must be {expected}, got {value!r}"
             ) from None
         if checked is not value:
             object.__setattr__(config, field.name, checked)  # frozen dataclasses too
 
 
-class _Mismatch(Exception):
-    def __init__(self, expected: str) -> None:
-        self.expected = expected
-
-
 def _check(value: Any, annotation: Any) -> Any:
+    """``value`` as ``annotation`` says, or a `ConfigError` whose message is what was expected."""
     annotation, optional = _unwrap_optional(annotation)
     if value is None:
         if optional:
             return None
-        raise _Mismatch(_describe(annotation))
+        raise ConfigError(_describe(annotation))
     origin = typing.get_origin(annotation)
     if origin is typing.Literal:
         choices = typing.get_args(annotation)
         if value not in choices or isinstance(value, bool) != isinstance(choices[0], bool):
-            raise _Mismatch(_describe(annotation))
+            raise ConfigError(_describe(annotation))
         return value
     if origin is list:
         (item,) = typing.get_args(annotation)
         items = value if isinstance(value, list | tuple) else [value]
         try:
             return [_check(element, item) for element in items]
-        except _Mismatch:
-            raise _Mismatch(_describe(annotation)) from None
+        except ConfigError:
+            raise ConfigError(_describe(annotation)) from None
     if annotation is bool:
         if isinstance(value, bool):
             return value
@@ -195,7 +233,7 @@ def _check(value: Any, annotation: Any) -> Any:
             return Path(value)
     elif isinstance(value, annotation):
         return value
-    raise _Mismatch(_describe(annotation))
+    raise ConfigError(_describe(annotation))
 
 
 def _describe(annotation: Any) -> str:
@@ -223,8 +261,18 @@ def at_least(config: Any, minimum: float, *names: str) -> None:
 
 
 def to_dict(config: Any) -> dict[str, Any]:
-    """A config as plain data, ready to be written next to the results it produced."""
-    return {
-        key: str(value) if isinstance(value, Path) else value
-        for key, value in dataclasses.asdict(config).items()
-    }
+    """A config as plain data, ready to be written next to the results it produced: paths as strings,
+    model specs without their credentials (`without_secrets`)."""
+    data = dataclasses.asdict(config)
+    return without_secrets(type(config), {k: str(v) if isinstance(v, Path) else v for k, v in data.items()})
+
+
+def without_secrets(cls: type, settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` of the dataclass ``cls`` (a stored config too) with every model spec (the fields
+    marked ``"spec"``) less its credentials (`memocr.models.redact_spec`)."""
+    specs = {field.name for field in dataclasses.fields(cls) if field.metadata.get("spec")}
+    if not specs & set(settings):
+        return settings
+    from memocr.models.spec import redact_spec
+
+    return {k: redact_spec(v) if k in specs and isinstance(v, str) else v for k, v in settings.items()}

@@ -5,10 +5,16 @@ a budget, a model spec, settings that do not fit the model's context; fix the in
 and the failures of a model or the renderer (`ModelError`, `RenderError`: the input was fine, a
 component failed). The CLI turns them into one-line messages and exit codes (`exit_code`), the render
 service into HTTP statuses (`http_status`). `InputError` is also a `ValueError` and the failures are
-also `RuntimeError`s, so code written against the built-in types keeps working.
+also `RuntimeError`s, so code written against the built-in types keeps working. Every exception
+class of memocr is declared here.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from memocr.trace import Trace
 
 
 class MemocrError(Exception):
@@ -66,3 +72,34 @@ class RendererUnavailableError(RenderError):
 
     exit_code = 2
     http_status = 503
+
+
+class QuestionFailed(MemocrError):
+    """A question stopped part-way. ``trace`` holds everything done before (its ``error`` says where
+    and why); ``cause`` is the original error, whose exit code and HTTP status this error carries."""
+
+    def __init__(self, trace: Trace, cause: BaseException) -> None:
+        assert trace.error is not None
+        where = trace.error.stage
+        if trace.error.chunk_index is not None:
+            where += f" chunk {trace.error.chunk_index + 1} of {trace.chunks_total or '?'}"
+        if trace.error.budget is not None:
+            where += f" at budget {trace.error.budget}"
+        super().__init__(f"{where} failed: {cause}")
+        self.trace = trace
+        self.cause = cause
+        self.exit_code = getattr(cause, "exit_code", 1)
+        self.http_status = getattr(cause, "http_status", 500)
+
+
+class WorkSaved(MemocrError):
+    """A failure after which the work finished before it was saved: the failure's message and exit
+    code, then where the finished work is."""
+
+    def __init__(self, failed: MemocrError, where: str) -> None:
+        super().__init__(f"{failed}\n{where}")
+        self.exit_code = failed.exit_code
+
+
+class TrainingError(MemocrError, RuntimeError):
+    """A training step or rollout cannot go on (no turn left to train on, calls that do not add up)."""

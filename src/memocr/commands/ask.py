@@ -9,18 +9,18 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from memocr.config import add_config_arguments, at_least, check_fields, config_from_args
-from memocr.errors import InputError, MemocrError
+from memocr.agent import AgentSettings
+from memocr.config import add_config_arguments, at_least, config_from_args
+from memocr.errors import InputError, QuestionFailed, WorkSaved
 
 if TYPE_CHECKING:
-    from memocr.agent import AgentSettings
     from memocr.trace import Trace
 
 
 @dataclass
-class AskConfig:
+class AskConfig(AgentSettings):
     doc: str = field(
         default="",
         metadata={"help": "the document: a UTF-8 text or Markdown file, or - for stdin", "path": True},
@@ -32,41 +32,11 @@ class AskConfig:
             "help": "visual-token budget of the answer; repeat for several (the memory is drafted once)"
         },
     )
-    mode: Literal["visual", "text", "visual-plain", "visual-html"] = field(
-        default="visual",
-        metadata={
-            "help": "visual = MemOCR; text = MemAgent-style baseline (first B tokens of the text memory); "
-            "visual-plain = no-layout ablation; visual-html = memory drafted and rendered as HTML"
-        },
-    )
     model: str = field(
         default="embedded",
         metadata={
-            "help": "model spec: embedded, gguf:///path.gguf, openai://host:port/v1?model=NAME, hf:///path"
-        },
-    )
-    chunk_tokens: int | None = field(
-        default=None,
-        metadata={
-            "help": "document tokens read per drafting turn (default: the model's suggestion, else the "
-            "paper's 5000, lowered to fit the model's context)"
-        },
-    )
-    max_memory_tokens: int | None = field(
-        default=None,
-        metadata={"help": "cap on each memory draft, in tokens (default: the model's suggestion, else 2048)"},
-    )
-    max_answer_tokens: int | None = field(
-        default=None,
-        metadata={"help": "cap on the answer, in tokens (default: the model's suggestion, else 512)"},
-    )
-    temperature: float = field(default=0.0, metadata={"help": "sampling temperature (0 = greedy)"})
-    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling threshold"})
-    seed: int = field(default=0, metadata={"help": "sampling seed"})
-    profile: Literal["full", "memocr-v1"] = field(
-        default="full",
-        metadata={
-            "help": "render profile: full (whole memory) or memocr-v1 (released geometry, 1152x656 max)"
+            "help": "model spec: embedded, gguf:///path.gguf, openai://host:port/v1?model=NAME, hf:///path",
+            "spec": True,
         },
     )
     trace_dir: Path = field(
@@ -74,17 +44,13 @@ class AskConfig:
         metadata={
             "help": "write traces.jsonl and a folder per run (drafts as they finish, memory, images) here",
             "path": True,
+            "output": "dir",
         },
     )
 
     def __post_init__(self) -> None:
-        check_fields(self)
-        at_least(self, 1, "budget", "chunk_tokens", "max_memory_tokens", "max_answer_tokens")
-
-    def agent_settings(self) -> AgentSettings:
-        from memocr.agent import AgentSettings
-
-        return AgentSettings.from_config(self)
+        super().__post_init__()
+        at_least(self, 1, "budget")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -122,12 +88,12 @@ def new_run_id() -> str:
 async def ask(config: AskConfig, document: str) -> int:
     from tqdm import tqdm
 
-    from memocr.agent import MemoryAgent, Question, QuestionFailed
+    from memocr.agent import MemoryAgent, Question
     from memocr.models import load_model
     from memocr.render import AsyncRenderer
     from memocr.trace import TraceWriter
 
-    settings = config.agent_settings()
+    settings = config.agent_settings(config.mode)
     model = load_model(config.model)
 
     bar: tqdm | None = None
@@ -155,7 +121,7 @@ async def ask(config: AskConfig, document: str) -> int:
         except QuestionFailed as failed:
             recorder.finish(failed.trace)
             saved = f"{len(failed.trace.steps)} finished draft(s) and the trace are in {recorder.folder}/"
-            raise _Saved(failed, saved) from None
+            raise WorkSaved(failed, saved) from None
         finally:
             if bar is not None:
                 bar.close()
@@ -165,14 +131,6 @@ async def ask(config: AskConfig, document: str) -> int:
     _print_trace(trace)
     print(f"Trace: {recorder.writer.path}; drafts, memory and images: {recorder.folder}/")
     return 0
-
-
-class _Saved(MemocrError):
-    """A failed question whose partial trace was saved; keeps the cause's exit code."""
-
-    def __init__(self, failed: MemocrError, where: str) -> None:
-        super().__init__(f"{failed}\n{where}")
-        self.exit_code = failed.exit_code
 
 
 def _print_trace(trace: Trace) -> None:

@@ -26,20 +26,23 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     print(details_markdown(build_table(read_results(config.out))))
-    failures = outcome.failures
-    if failures:
-        print(
-            f"\n{len(failures)} answer(s) failed this run; run the same command again to retry them. First:"
-        )
-        for record in failures[:3]:
-            error = record.error or {}
-            print(
-                f"  {record.question_id} {record.mode} @ {record.budget}: {error.get('stage')}: "
-                f"{error.get('type')}: {error.get('message')}"
-            )
     print(
         f"\nResults: {config.out}/results.jsonl ({len(outcome.records)} record(s) added in "
         f"{outcome.seconds:.0f} s); traces under {config.out}/traces/"
     )
     print(f"Report: memocr report {config.out}    Analysis: memocr analyze {config.out}")
-    return 0
+    if not outcome.left:
+        return 0
+    print(
+        f"memocr eval: {outcome.left} answer(s) failed and have no result in {config.out}; run the same "
+        "command again to retry them (it resumes and reruns only what is missing). This run's first:",
+        file=sys.stderr,
+    )
+    for record in outcome.failures[:3]:
+        error = record.error or {}
+        print(
+            f"  {record.question_id} {record.mode} @ {record.budget}: {error.get('stage')}: "
+            f"{error.get('type')}: {error.get('message')}",
+            file=sys.stderr,
+        )
+    return 1

@@ -11,6 +11,7 @@ from typing import Literal
 
 from memocr.config import add_config_arguments, at_least, check_fields, config_from_args
 from memocr.errors import InputError
+from memocr.render.profiles import DEFAULT_PROFILE, PROFILES
 
 
 @dataclass
@@ -23,9 +24,12 @@ class RenderConfig:
     budget: int | None = field(
         default=None, metadata={"help": "fit the image to this many visual tokens (default: native size)"}
     )
-    profile: Literal["full", "memocr-v1"] = field(
-        default="full",
-        metadata={"help": "full (whole memory) or memocr-v1 (released geometry, at most 1152x656)"},
+    profile: str = field(
+        default=DEFAULT_PROFILE,
+        metadata={
+            "help": "full (whole memory) or memocr-v1 (released geometry, at most 1152x656)",
+            "choices": PROFILES,
+        },
     )
     input: Literal["auto", "markdown", "html"] = field(
         default="auto", metadata={"help": "memory format; auto: html for .html/.htm files, else markdown"}
@@ -42,7 +46,11 @@ class RenderConfig:
     )
     output: str | None = field(
         default=None,
-        metadata={"help": "write the image here (.png, or .jpg/.jpeg for JPEG); also -o", "path": True},
+        metadata={
+            "help": "write the image here (.png, or .jpg/.jpeg for JPEG); also -o",
+            "path": True,
+            "output": "file",
+        },
     )
 
     def __post_init__(self) -> None:

@@ -19,7 +19,7 @@ from memocr.config import add_config_arguments, check_fields, config_from_args
 class ReportConfig:
     out: Path | None = field(
         default=None,
-        metadata={"help": "folder for the report (default: RUN_DIR/report)", "path": True},
+        metadata={"help": "folder for the report (default: RUN_DIR/report)", "path": True, "output": "dir"},
     )
     paper: bool = field(
         default=False,

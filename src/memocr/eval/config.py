@@ -8,37 +8,22 @@ the directory was started with.
 
 from __future__ import annotations
 
-import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-from memocr.config import at_least, check_fields
+from memocr.agent import MODE_HELP, MODES, ReadSettings
+from memocr.config import at_least
 from memocr.errors import ConfigError
-
-if TYPE_CHECKING:
-    from memocr.agent import AgentSettings
-
-ModeChoice = Literal["visual", "text", "visual-plain", "visual-html"]
 
 SERVER_IN_FLIGHT = 8
 
 # Settings that change what a finished record says; a run directory keeps the values it started with.
-ANSWER_SETTINGS = (
-    "model",
-    "chunk_tokens",
-    "max_memory_tokens",
-    "max_answer_tokens",
-    "temperature",
-    "top_p",
-    "seed",
-    "scoring",
-    "profile",
-)
+ANSWER_SETTINGS = ("model", *(setting.name for setting in fields(ReadSettings)), "scoring")
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(ReadSettings):
     dataset: list[str] = field(
         default_factory=lambda: ["offline"],
         metadata={
@@ -61,12 +46,8 @@ class EvalConfig:
     n: int | None = field(
         default=None, metadata={"help": "questions per dataset × length (default: all; first N)"}
     )
-    mode: list[ModeChoice] = field(
-        default_factory=lambda: ["visual", "text"],
-        metadata={
-            "help": "visual = MemOCR; text = text memory cut to the first B tokens; visual-plain = "
-            "no-layout ablation; visual-html"
-        },
+    mode: list[str] = field(
+        default_factory=lambda: ["visual", "text"], metadata={"help": MODE_HELP, "choices": MODES}
     )
     budget: list[int] = field(
         default_factory=lambda: [1024, 256, 64, 16],
@@ -74,30 +55,15 @@ class EvalConfig:
     )
     model: str = field(
         default="embedded",
-        metadata={"help": "model spec: embedded, gguf:///path.gguf, openai://host:port/v1?model=NAME"},
-    )
-    chunk_tokens: int | None = field(
-        default=None, metadata={"help": "document tokens per drafting turn (default: fitted to the model)"}
-    )
-    max_memory_tokens: int | None = field(
-        default=None, metadata={"help": "cap on each memory draft (default: fitted to the model)"}
-    )
-    max_answer_tokens: int | None = field(
-        default=None, metadata={"help": "cap on each answer (default: fitted to the model)"}
-    )
-    temperature: float = field(
-        default=0.0, metadata={"help": "sampling temperature (0 = greedy; the paper's protocol uses 0.7)"}
-    )
-    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling (the paper's protocol: 0.95)"})
-    seed: int = field(
-        default=0,
-        metadata={"help": "base seed; each question samples with a seed derived from it and its id"},
+        metadata={
+            "help": "model spec: embedded, gguf:///path.gguf, openai://host:port/v1?model=NAME",
+            "spec": True,
+        },
     )
     scoring: Literal["paper", "lenient"] = field(
         default="paper",
         metadata={"help": "paper = the released scripts' extraction and normalisation; lenient = see docs"},
     )
-    profile: Literal["full", "memocr-v1"] = field(default="full", metadata={"help": "render profile"})
     concurrency: int | None = field(
         default=None,
         metadata={
@@ -107,7 +73,11 @@ class EvalConfig:
     )
     out: Path = field(
         default=Path("runs/eval"),
-        metadata={"help": "run directory; running again with the same one resumes", "path": True},
+        metadata={
+            "help": "run directory; running again with the same one resumes (and retries failures)",
+            "path": True,
+            "output": "dir",
+        },
     )
     ray_address: str | None = field(
         default=None,
@@ -120,12 +90,8 @@ class EvalConfig:
     )
 
     def __post_init__(self) -> None:
-        check_fields(self)
-        at_least(self, 1, "length", "n", "budget", "chunk_tokens", "max_memory_tokens")
-        at_least(self, 1, "max_answer_tokens", "concurrency", "ray_workers")
-        at_least(self, 0, "temperature")
-        if not 0 < self.top_p <= 1:
-            raise ConfigError(f"setting top_p (--top-p) must be in (0, 1], got {self.top_p}")
+        super().__post_init__()
+        at_least(self, 1, "length", "n", "budget", "concurrency", "ray_workers")
         for name in ("dataset", "mode", "budget"):
             if not getattr(self, name):
                 raise ConfigError(f"setting {name} (--{name}) needs at least one value")
@@ -133,11 +99,6 @@ class EvalConfig:
         self.mode = _unique(self.mode)
         self.budget = _unique(self.budget)
         self.length = _unique(self.length)
-
-    def agent_settings(self, mode: str) -> AgentSettings:
-        from memocr.agent import AgentSettings
-
-        return AgentSettings.from_config(self, mode)
 
     @property
     def in_flight(self) -> int:
@@ -147,10 +108,6 @@ class EvalConfig:
         from memocr.models import parse_spec
 
         return SERVER_IN_FLIGHT if parse_spec(self.model).backend == "openai" else 1
-
-    def question_seed(self, question_id: str) -> int:
-        """The sampling seed of one question: stable across runs, machines and Ray workers."""
-        return zlib.crc32(f"{self.seed}:{question_id}".encode()) & 0x7FFFFFFF
 
 
 def _unique(values: list) -> list:

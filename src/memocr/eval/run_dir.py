@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from memocr import store
-from memocr.config import to_dict
+from memocr.config import to_dict, without_secrets
 from memocr.data.record import QARecord
 from memocr.errors import ConfigError, InputError
 from memocr.eval.config import ANSWER_SETTINGS, EvalConfig
@@ -85,7 +85,7 @@ class RunDirectory:
             earlier = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as error:
             raise ConfigError(f"cannot read {config_path} to resume the run: {error}") from error
-        now = to_dict(self.config)
+        earlier, now = without_secrets(EvalConfig, earlier), to_dict(self.config)  # specs compared redacted
         changed = [name for name in ANSWER_SETTINGS if name in earlier and earlier[name] != now[name]]
         if changed:
             details = ", ".join(f"{name}: {earlier[name]!r} → {now[name]!r}" for name in changed)

@@ -78,6 +78,7 @@ class EvalOutcome:
     skipped: int = 0
     records: list[ResultRecord] = field(default_factory=list)
     seconds: float = 0.0
+    left: int = 0  # answers of the config still without a result (failed); running it again retries them
 
     @property
     def failures(self) -> list[ResultRecord]:
@@ -106,6 +107,7 @@ def evaluate(config: EvalConfig, *, progress: bool = True) -> EvalOutcome:
     finally:
         bar.close()
     outcome.seconds = time.perf_counter() - started
+    outcome.left = sum(len(unit.budgets) for unit in run_dir.pending(questions))
     return outcome
 
 

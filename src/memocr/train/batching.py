@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from memocr.errors import TrainingError
 from memocr.train.turns import Turn
 
 
@@ -79,6 +80,6 @@ def equal_count(
     weighted = [(turns, 1.0) for turns in passes]
     if len(passes) < wanted:
         if filler is None:
-            raise RuntimeError("a process has no turn to run its padding passes with")
+            raise TrainingError("a process has no turn to run its padding passes with")
         weighted += [([filler], 0.0)] * (wanted - len(passes))
     return weighted

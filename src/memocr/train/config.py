@@ -13,7 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from memocr.config import at_least, check_fields
+from memocr.agent import ReadSettings
+from memocr.config import at_least, with_default
 from memocr.errors import ConfigError
 from memocr.train.advantages import ObjectiveWeights
 
@@ -40,7 +41,15 @@ def resolve_config_path(name_or_path: Path | str) -> Path:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ReadSettings):
+    # --- the agent's settings (memocr.agent.ReadSettings), with the paper's training values
+    chunk_tokens: int = with_default(ReadSettings, "chunk_tokens", 5000)
+    max_memory_tokens: int = with_default(ReadSettings, "max_memory_tokens", 2048)
+    max_answer_tokens: int = with_default(ReadSettings, "max_answer_tokens", 2048)
+    temperature: float = with_default(ReadSettings, "temperature", 1.0)
+    top_p: float = with_default(ReadSettings, "top_p", 0.999)
+    seed: int = field(default=0, metadata={"help": "seed of data order, rollouts and cloze questions"})
+    profile: str = with_default(ReadSettings, "profile", "memocr-v1")
     # --- model and data
     model: str = field(
         default="Qwen/Qwen2.5-VL-7B-Instruct",
@@ -65,7 +74,8 @@ class TrainConfig:
         default="local",
         metadata={
             "help": "what generates rollouts: 'local' (transformers, the training model itself) or a "
-            "vLLM server openai://host:port/v1?model=NAME whose weights are pushed after each step"
+            "vLLM server openai://host:port/v1?model=NAME whose weights are pushed after each step",
+            "spec": True,
         },
     )
     local_batch: int = field(
@@ -90,12 +100,6 @@ class TrainConfig:
         metadata={"help": "drafting prompt asks for layout (headings, bold); --no-layout: plain Markdown"},
     )
     budget: int = field(default=512, metadata={"help": "visual-token budget of the answer image (T_std)"})
-    chunk_tokens: int = field(default=5000, metadata={"help": "document tokens per drafting turn"})
-    max_memory_tokens: int = field(default=2048, metadata={"help": "cap on each memory draft"})
-    max_answer_tokens: int = field(default=2048, metadata={"help": "cap on each answer"})
-    temperature: float = field(default=1.0, metadata={"help": "rollout sampling temperature"})
-    top_p: float = field(default=0.999, metadata={"help": "rollout nucleus sampling"})
-    profile: Literal["full", "memocr-v1"] = field(default="memocr-v1", metadata={"help": "render profile"})
     concurrency: int = field(default=64, metadata={"help": "rollouts in flight at once per process"})
     # --- objectives (0 disables a task: weight_aug_m=0 weight_aug_q=0 is T_std only)
     weight_std: float = field(default=1.0, metadata={"help": "weight of T_std (standard QA)"})
@@ -138,25 +142,22 @@ class TrainConfig:
     # --- run
     max_steps: int = field(default=1000, metadata={"help": "training steps"})
     save_every: int = field(default=20, metadata={"help": "checkpoint every N steps (and at the end)"})
-    out: Path = field(default=Path("runs/train"), metadata={"help": "run directory", "path": True})
+    out: Path = field(
+        default=Path("runs/train"), metadata={"help": "run directory", "path": True, "output": "dir"}
+    )
     resume: str | None = field(
         default=None,
         metadata={"help": "continue from 'latest' (newest OUT/checkpoint-N) or a checkpoint directory"},
     )
-    seed: int = field(default=0, metadata={"help": "seed of data order, rollouts and cloze questions"})
 
     def __post_init__(self) -> None:
-        check_fields(self)
+        super().__post_init__()
         at_least(self, 1, "offline_docs", "offline_questions", "max_questions", "n", "batch_questions")
-        at_least(self, 1, "budget", "chunk_tokens", "max_memory_tokens", "max_answer_tokens")
-        at_least(self, 1, "concurrency", "mini_batch_questions", "ppo_epochs", "micro_batch_tokens")
-        at_least(self, 1, "local_batch")
-        at_least(self, 1, "logprob_batch_tokens", "max_steps", "save_every")
-        at_least(self, 0, "warmup_steps", "weight_decay", "kl_coef", "temperature", "lr")
+        at_least(self, 1, "budget", "concurrency", "mini_batch_questions", "ppo_epochs", "micro_batch_tokens")
+        at_least(self, 1, "local_batch", "logprob_batch_tokens", "max_steps", "save_every")
+        at_least(self, 0, "warmup_steps", "weight_decay", "kl_coef", "lr")
         if self.grad_clip <= 0:
             raise ConfigError(f"setting grad_clip (--grad-clip) must be above 0, got {self.grad_clip}")
-        if not 0 < self.top_p <= 1:
-            raise ConfigError(f"setting top_p (--top-p) must be in (0, 1], got {self.top_p}")
         if not 0 < self.clip < 1:
             raise ConfigError(f"setting clip (--clip) must be in (0, 1), got {self.clip}")
         if self.clip_c is not None and self.clip_c <= 1:

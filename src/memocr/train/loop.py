@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from memocr.config import to_dict
-from memocr.errors import ConfigError, MemocrError
+from memocr.errors import ConfigError, TrainingError
 from memocr.train.batching import global_sum, mini_batches
 from memocr.train.checkpoint import checkpoints, load_checkpoint, resolve_resume, save_checkpoint
 from memocr.train.config import TrainConfig
@@ -49,10 +49,6 @@ class StepView:
 
 
 AfterStep = Callable[[StepView], "dict[str, float] | None"]
-
-
-class TrainingError(MemocrError):
-    """A step could not train: a process has no turn left to train on."""
 
 
 @dataclass

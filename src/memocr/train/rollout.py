@@ -22,14 +22,14 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from memocr.agent import AgentSettings, MemoryAgent, Question
+from memocr.agent import MemoryAgent, Question
 from memocr.data.record import QARecord
-from memocr.models.base import ChatModel, SamplingParams
+from memocr.errors import ModelError, TrainingError
+from memocr.models.base import ChatModel
 from memocr.train.advantages import AUG_M, AUG_Q, DRAFT, STD, ObjectiveWeights, Trajectory
 from memocr.train.augment import degrade
 from memocr.train.cloze import make_cloze
@@ -56,29 +56,10 @@ class Rollout:
         return Trajectory(group=self.group, rewards=self.rewards, drafting_turns=drafts)
 
 
-def sample_seed(seed: int, step: int, question_id: str, sample: int) -> int:
-    """The sampling seed of rollout ``sample`` of a question at ``step``: stable, distinct per sample."""
-    return zlib.crc32(f"{seed}:{step}:{question_id}:{sample}".encode()) & 0x7FFFFFFF
-
-
-def agent_settings(config: TrainConfig) -> AgentSettings:
-    return AgentSettings(
-        mode=config.mode,  # type: ignore[arg-type]
-        chunk_tokens=config.chunk_tokens,
-        max_memory_tokens=config.max_memory_tokens,
-        max_answer_tokens=config.max_answer_tokens,
-        temperature=config.temperature,
-        top_p=config.top_p,
-        render_profile=config.profile,
-    )
-
-
 def _turn(call: Call, kind: str, group: str, sample: int) -> Turn:
     completion = call.completion
     if completion.prompt_ids is None or completion.completion_ids is None:
-        raise RuntimeError(
-            "the engine returned no token ids (the trainer needs the prompt's and completion's)"
-        )
+        raise ModelError("the engine returned no token ids (the trainer needs the prompt's and completion's)")
     return Turn(
         kind=kind,
         group=group,
@@ -98,7 +79,7 @@ async def rollout(
     renderer: Any,
     record: QARecord,
     sample: int,
-    seed: int,
+    seed: int | None,
     config: TrainConfig,
 ) -> Rollout:
     """Roll out one trajectory of ``record``; a failure is returned in ``Rollout.error``, not raised."""
@@ -106,7 +87,7 @@ async def rollout(
     weights = config.objective_weights()
     result = Rollout(group=record.id, sample=sample)
     recorder = RecordingModel(engine)
-    agent = MemoryAgent(recorder, agent_settings(config), renderer)
+    agent = MemoryAgent(recorder, config.agent_settings(config.mode), renderer)
     question = Question(
         document=record.context,
         question=record.input,
@@ -124,15 +105,13 @@ async def rollout(
         drafts = len(trace.steps)
         if len(recorder.calls) != drafts + 1:
             calls = len(recorder.calls)
-            raise RuntimeError(f"{calls} model calls for {drafts} drafting turns and one answer")
+            raise TrainingError(f"{calls} model calls for {drafts} drafting turns and one answer")
         for index, call in enumerate(recorder.calls):
             result.turns.append(_turn(call, DRAFT if index < drafts else STD, record.id, sample))
         answer = trace.answers[0]
         result.visual_tokens = answer.visual_tokens
         result.rewards[STD] = qa_reward(answer.response, record.answers)
-        sampling = SamplingParams(
-            max_tokens=config.max_answer_tokens, temperature=config.temperature, top_p=config.top_p, seed=seed
-        )
+        sampling = config.sampling(config.max_answer_tokens, seed)
         if weights.aug_m > 0:
             completion = await agent.ask_image(
                 degrade(answer.image), agent.answer_prompt(record.input), sampling
@@ -165,7 +144,7 @@ async def rollout_batch(
 
     async def one(record: QARecord, sample: int) -> Rollout:
         async with gate:
-            seed = sample_seed(config.seed, step, record.id, sample)
+            seed = config.question_seed(step, record.id, sample)
             return await rollout(engine, renderer, record, sample, seed, config)
 
     jobs = [one(record, sample) for record in records for sample in range(config.n)]
