@@ -381,7 +381,7 @@ def test_cli_out_and_paper_flags(tmp_path, capsys):
         ("missing", "does not exist"),
         ("empty-dir", "has no results.jsonl"),
         ("empty-file", "holds no results yet"),
-        ("bad-line", "results.jsonl line 1: not a ResultRecord"),
+        ("bad-line", "results.jsonl line 1: not valid JSON"),
         ("bad-budget", "budget that is not a whole number"),
         ("file", "is not a directory"),
     ],
@@ -474,6 +474,6 @@ def test_html_shows_an_unreadable_steps_file_as_an_error_of_its_question(tmp_pat
     write_report(run, ReportConfig(plots=False))
     pages = html_pages(run / "report")
     q1 = pages["questions/hotpotqa-50/q1.html"]
-    assert f"{steps} line 2: not a JSON object" in q1
+    assert f'<p class="err">{steps} line 2: ' in q1
     assert str(escape(HOSTILE_MEMORY)) in q1  # the rest of the question shows
     assert "line 2" not in pages["questions/hotpotqa-50/q2.html"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from memocr.errors import InputError
 from memocr.eval.results import (
     CONFIG_FILE,
+    DRAFTS_FILE,
     RESULTS_FILE,
     DraftRecord,
     ResultRecord,
@@ -60,4 +61,5 @@ def load_run(run_dir: str | Path) -> Run:
         config_text = config_path.read_text(encoding="utf-8") if config_path.is_file() else None
     except (OSError, UnicodeDecodeError):
         config_text = None
-    return Run(path=path, results=results, drafts=read_drafts(path), config_text=config_text)
+    drafts = read_drafts(path) if (path / DRAFTS_FILE).is_file() else []  # runs before drafts.jsonl
+    return Run(path=path, results=results, drafts=drafts, config_text=config_text)

@@ -174,10 +174,6 @@ class _Row:
     short: str
     image: Link
 
-    @property
-    def outcome(self) -> str:
-        return outcome(self.record)
-
 
 def index_html(
     run: Run,

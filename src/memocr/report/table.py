@@ -333,116 +333,64 @@ def markdown_table(table: ReportTable) -> str:
     return body + "\n\n" + "\n".join(f"- {note}" for note in notes(table)) + "\n"
 
 
-DETAIL_FIELDS = [
-    "mode",
-    "budget",
-    "dataset",
-    "length",
-    "n",
-    "failures",
-    "sub_em",
-    "sub_em_change_pct",
-    "em",
-    "f1",
-    "tokens",
-    "token_kind",
-    "answer_seconds",
-    "draft_seconds",
-]
+DETAIL_FIELDS = ["mode", "budget", "dataset", "length", "n", "failures", "sub_em", "sub_em_change_pct"]
+DETAIL_FIELDS += ["em", "f1", "tokens", "token_kind", "answer_seconds", "draft_seconds"]
 
 
 def detail_rows(table: ReportTable) -> list[dict[str, object]]:
     """One row per mode × budget × dataset × length, then the averages (numbers unrounded)."""
-    rows: list[dict[str, object]] = []
+    rows = []
     for mode in table.modes:
-        kind = "memory" if mode == "text" else "visual"
         for budget in table.budgets[mode]:
             for dataset, length in table.columns():
                 cell = table.cell(mode, budget, dataset, length)
-                if cell is None:
-                    continue
-                row: dict[str, object] = {
-                    "mode": mode,
-                    "budget": budget,
-                    "dataset": dataset,
-                    "length": length,
-                    "n": cell.n,
-                    "failures": cell.failures,
-                    "sub_em": cell.sub_em,
-                    "sub_em_change_pct": table.relative(mode, budget, dataset, length),
-                    "em": cell.em,
-                    "f1": cell.f1,
-                    "tokens": cell.tokens,
-                    "token_kind": kind,
-                    "answer_seconds": cell.answer_seconds,
-                    "draft_seconds": cell.draft_seconds,
-                }
-                if table.paper:
-                    row["paper_sub_em"] = table.paper_value(mode, budget, dataset, length)
-                rows.append(row)
+                if cell is not None:
+                    rows.append(_detail_row(table, mode, budget, dataset, length, [cell]))
             for length in table.lengths:
-                average = table.average(mode, budget, length)
                 cells = [table.cell(mode, budget, d, length) for d in table.datasets_at(length)]
-                cells = [c for c in cells if c is not None]
-                row = {
-                    "mode": mode,
-                    "budget": budget,
-                    "dataset": AVERAGE,
-                    "length": length,
-                    "n": sum(c.n for c in cells),
-                    "failures": sum(c.failures for c in cells),
-                    "sub_em": average.value,
-                    "sub_em_change_pct": table.relative(mode, budget, AVERAGE, length),
-                    "em": _mean(c.em for c in cells if c.n),
-                    "f1": _mean(c.f1 for c in cells if c.n),
-                    "tokens": _mean(c.tokens for c in cells if c.n),
-                    "token_kind": kind,
-                    "answer_seconds": _mean(c.answer_seconds for c in cells if c.n),
-                    "draft_seconds": _mean(c.draft_seconds for c in cells if c.n),
-                }
-                if table.paper:
-                    row["paper_sub_em"] = table.paper_value(mode, budget, AVERAGE, length)
-                rows.append(row)
+                present = [c for c in cells if c is not None]
+                rows.append(_detail_row(table, mode, budget, AVERAGE, length, present))
     return rows
 
 
-def details_markdown(table: ReportTable) -> str:
-    header = [
-        "mode",
-        "B",
-        "dataset",
-        "length",
-        "n",
-        "failed",
-        "sub-EM",
-        "Δ%",
-        "EM",
-        "F1",
-        "tokens",
-        "answer s",
-        "draft s",
-    ]
+def _detail_row(
+    table: ReportTable, mode: str, budget: int, dataset: str, length: int, cells: list[CellStats]
+) -> dict[str, object]:
+    def mean(name: str) -> float | None:
+        return _mean(getattr(c, name) for c in cells if c.n)
+
+    row: dict[str, object] = {
+        "mode": mode,
+        "budget": budget,
+        "dataset": dataset,
+        "length": length,
+        "n": sum(c.n for c in cells),
+        "failures": sum(c.failures for c in cells),
+        "sub_em": table.value(mode, budget, dataset, length),
+        "sub_em_change_pct": table.relative(mode, budget, dataset, length),
+        **{name: mean(name) for name in ("em", "f1", "tokens")},
+        "token_kind": "memory" if mode == "text" else "visual",
+        **{name: mean(name) for name in ("answer_seconds", "draft_seconds")},
+    }
     if table.paper:
-        header.append("paper sub-EM")
+        row["paper_sub_em"] = table.paper_value(mode, budget, dataset, length)
+    return row
+
+
+_DIGITS = (("tokens", 1), ("answer_seconds", 2), ("draft_seconds", 1))
+
+
+def details_markdown(table: ReportTable) -> str:
+    header = ["mode", "B", "dataset", "length", "n", "failed", "sub-EM", "Δ%", "EM", "F1", "tokens"]
+    header += ["answer s", "draft s"] + (["paper sub-EM"] if table.paper else [])
     lines = [header]
     for row in detail_rows(table):
-        cells = [
-            str(row["mode"]),
-            str(row["budget"]),
-            str(row["dataset"]),
-            str(row["length"]),
-            str(row["n"]),
-            str(row["failures"]),
-            format_percent(row["sub_em"]),  # type: ignore[arg-type]
-            format_relative(row["sub_em_change_pct"]).strip("()"),  # type: ignore[arg-type]
-            format_percent(row["em"]),  # type: ignore[arg-type]
-            format_percent(row["f1"]),  # type: ignore[arg-type]
-            _number(row["tokens"], 1),
-            _number(row["answer_seconds"], 2),
-            _number(row["draft_seconds"], 1),
-        ]
+        cells = [str(row[name]) for name in ("mode", "budget", "dataset", "length", "n", "failures")]
+        sub_em, em, f1 = (format_percent(row[name]) for name in ("sub_em", "em", "f1"))  # type: ignore[arg-type]
+        cells += [sub_em, format_relative(row["sub_em_change_pct"]).strip("()"), em, f1]  # type: ignore[arg-type]
+        cells += [_number(row[name], digits) for name, digits in _DIGITS]
         if table.paper:
-            cells.append(format_percent(row["paper_sub_em"]) if row["paper_sub_em"] is not None else "")  # type: ignore[arg-type]
+            cells.append("" if row["paper_sub_em"] is None else format_percent(row["paper_sub_em"]))  # type: ignore[arg-type]
         lines.append(cells)
     return (
         _markdown(lines, right_from=4)
