@@ -9,7 +9,15 @@ from typing import Literal
 
 import pytest
 
-from memocr.config import add_config_arguments, at_least, check_fields, config_from_args, to_dict
+from memocr.config import (
+    add_config_arguments,
+    at_least,
+    check_fields,
+    config_from_args,
+    to_dict,
+    with_default,
+    without_secrets,
+)
 from memocr.errors import ConfigError
 
 
@@ -136,3 +144,74 @@ def test_relative_paths_in_a_yaml_file_resolve_against_the_file(tmp_path, monkey
     config = parse_checked(["--config", str(path)])
     assert config.doc == "-" and config.out == tmp_path / "abs.png"
     assert parse_checked(["--config", str(path), "--doc", "here.md"]).doc == "here.md"
+
+
+REGISTRY = {"small": 1, "large": 2}
+
+
+@dataclass
+class BaseSettings:
+    size: str = field(default="small", metadata={"help": "how big", "choices": REGISTRY})
+    sizes: list[str] = field(default_factory=lambda: ["small"], metadata={"choices": REGISTRY})
+    model: str = field(default="embedded", metadata={"spec": True})
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass
+class DerivedSettings(BaseSettings):
+    size: str = with_default(BaseSettings, "size", "large")
+    extra: int = 1
+
+
+def test_choices_come_from_a_registry_as_it_stands(monkeypatch):
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, BaseSettings)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--size", "huge"])
+    with pytest.raises(
+        ConfigError, match=r"sizes \(--sizes\) must be a list of values from 'small', 'large'"
+    ):
+        BaseSettings(sizes=["small", "huge"])
+    monkeypatch.setitem(REGISTRY, "huge", 3)
+    assert BaseSettings(size="huge", sizes=["huge"]).size == "huge"
+
+
+def test_a_subclass_shares_the_settings_and_redeclares_a_default_with_the_same_help():
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, DerivedSettings)
+    args = parser.parse_args(["--sizes", "large", "--extra", "2"])
+    assert config_from_args(DerivedSettings, args) == DerivedSettings(size="large", sizes=["large"], extra=2)
+    (size,) = [action for action in parser._actions if action.dest == "size"]
+    assert size.help == "how big (default: large)" and list(size.choices) == ["small", "large"]
+    with pytest.raises(ConfigError, match="size"):
+        DerivedSettings(size="huge")
+
+
+def test_model_specs_are_written_and_compared_without_credentials():
+    spec = "openai://user:pw@127.0.0.1:8000/v1?model=m&api_key=SECRET123"
+    written = to_dict(BaseSettings(model=spec))
+    assert written["model"] == "openai://127.0.0.1:8000/v1?model=m"
+    stored = {"model": spec, "size": "small"}
+    assert without_secrets(BaseSettings, stored) == {"model": written["model"], "size": "small"}
+
+
+def test_an_output_setting_is_checked_when_flags_build_the_config(tmp_path):
+    @dataclass
+    class Writes:
+        out: Path = field(default=tmp_path / "out", metadata={"output": "dir"})
+        image: Path | None = field(default=None, metadata={"output": "file"})
+
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, Writes)
+    (tmp_path / "file").write_text("")
+    assert (
+        config_from_args(Writes, parser.parse_args(["--image", str(tmp_path / "file")])).out
+        == tmp_path / "out"
+    )
+    with pytest.raises(ConfigError, match=r"setting out \(--out\): .* is a file, not a folder"):
+        config_from_args(Writes, parser.parse_args(["--out", str(tmp_path / "file")]))
+    with pytest.raises(ConfigError, match=r"setting image \(--image\): cannot create .*: .*file is a file"):
+        config_from_args(Writes, parser.parse_args(["--image", str(tmp_path / "file" / "x.png")]))
+    assert Writes(out=tmp_path / "file").out  # Python code that builds a config writes nothing yet
