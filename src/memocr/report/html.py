@@ -253,7 +253,7 @@ def _mode(question: Question, mode: str, files: TraceFiles) -> _Mode:
             try:
                 path = files.path(folder, name)
                 value = read(path) if path is not None else None
-            except InputError as error:
+            except (InputError, OSError) as error:
                 errors.append(str(error))
                 continue
             if value:
