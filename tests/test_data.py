@@ -94,6 +94,22 @@ def test_released_json_file_loads_with_the_dataset_named(tmp_path):
     assert (record.id, record.dataset, record.extra) == ("hotpotqa-50-3", "hotpotqa", {"level": "hard"})
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".json"])
+def test_records_without_a_dataset_name_take_the_file_stem(tmp_path, suffix):
+    from memocr.eval.config import EvalConfig
+    from memocr.eval.questions import load_questions
+
+    rows = [{"context": "c", "input": "q?", "answers": ["a"], "num_docs": 24, "index": i} for i in range(2)]
+    rows.append({**rows[0], "index": 2, "dataset": "hotpotqa"})  # a record's own name wins
+    path = tmp_path / f"my_questions{suffix}"
+    text = "".join(json.dumps(row) + "\n" for row in rows) if suffix == ".jsonl" else json.dumps(rows)
+    path.write_text(text)
+    expected = [("my_questions-24-0", "my_questions"), ("my_questions-24-1", "my_questions")]
+    expected.append(("hotpotqa-24-2", "hotpotqa"))
+    assert [(r.id, r.dataset) for r in load_records(path)] == expected
+    assert [(q.id, q.dataset) for q in load_questions(EvalConfig(dataset=[str(path)]))] == expected
+
+
 def test_missing_file_and_unknown_suffix(tmp_path):
     with pytest.raises(InputError, match=r"nope\.jsonl: no such file"):
         load_records(tmp_path / "nope.jsonl")
