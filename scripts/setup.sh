@@ -28,6 +28,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Started as root, memocr runs Chromium as this unprivileged system user (docs/security.md).
+if ! getent passwd memocr-render >/dev/null; then
+  echo "==> creating the system user memocr-render (Chromium runs as it when memocr runs as root)"
+  as_root useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin memocr-render
+fi
+
 [ -x .venv/bin/python ] || python3 -m venv .venv
 pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${pip[@]}" -U pip

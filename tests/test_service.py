@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
-import uvicorn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -20,32 +17,12 @@ from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_res
 
 from hostile import BLANK, HOSTILE
 from memocr.budget import processor_kwargs, visual_tokens
-from memocr.render.service import BadRequest, ServeConfig, create_app, parse_request
-from render_helpers import chromium_children, free_port, kill_chromium
+from memocr.errors import RequestRefused
+from memocr.render.service import ServeConfig, parse_request
+from render_helpers import chromium_children, kill_chromium, running_service
 
 MEMORY = "# Ocean (band)\n\n**Gene MacLellan** wrote the hit.\n\n- one\n- two"
 LONG = "# Top\n\n" + "\n\n".join(f"Paragraph {i} with **bold** words and filler text." for i in range(150))
-
-
-@contextmanager
-def running_service(**overrides: object) -> Iterator[str]:
-    """`memocr serve` in a background thread on a free loopback port; yields its base URL."""
-    config = ServeConfig(port=free_port(), log_level="warning", **overrides)  # type: ignore[arg-type]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config), host="127.0.0.1", port=config.port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the render service did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +129,8 @@ def test_malformed_json_and_oversized_body(client: httpx.Client) -> None:
     response = client.post("/render", content=b"\xff\xfe", headers={"content-type": "application/json"})
     assert response.status_code == 400
     huge = b'{"content": "' + b"x" * 400_000 + b'"}'
-    assert client.post("/render", content=huge).status_code == 413
+    response = client.post("/render", content=huge, headers={"content-type": "application/json"})
+    assert response.status_code == 413
 
 
 def test_markdown_request_ignores_width_like_the_released_server(client: httpx.Client) -> None:
@@ -219,8 +197,8 @@ _fields = st.fixed_dictionaries(
 def test_any_json_body_is_either_a_request_or_a_4xx(body: object) -> None:
     try:
         parsed = parse_request(json.dumps(body).encode(), ServeConfig())
-    except BadRequest as error:
-        assert 400 <= error.status < 500 and error.detail
+    except RequestRefused as error:
+        assert 400 <= error.http_status < 500 and error.detail
     else:
         # Accepted: the fields are the body's own, or the service defaults where the body has none.
         assert isinstance(body, dict) and parsed.content == body["content"] and parsed.content.strip()

@@ -103,3 +103,12 @@ class WorkSaved(MemocrError):
 
 class TrainingError(MemocrError, RuntimeError):
     """A training step or rollout cannot go on (no turn left to train on, calls that do not add up)."""
+
+
+class RequestRefused(MemocrError):
+    """The render service will not serve a request (malformed, unauthorised, too large, too many);
+    the client gets ``http_status``, ``headers`` and this message as JSON ``{"detail": ...}``."""
+
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.http_status, self.detail, self.headers = status, detail, headers or {}

@@ -7,8 +7,10 @@ memories go through the same page builder, so they are sanitised alike.
 
 The memory sits in ``div.content`` inside ``div.frame``, a box that clips at the profile's size caps:
 the page is never larger than what can be captured, so however far a memory overflows (a 60,000-px
-wide element, a 200,000-character line) Chromium does not paint it. Only the memory's layout window
-(see `RenderProfile`) reaches the page at all.
+wide element, a 200,000-character line) Chromium does not paint it. The frame's rules are inline and
+``!important``, which no style sheet in the memory can outrank, and ``contain: paint`` clips even
+fixed and absolutely positioned descendants. Only the memory's layout window (see `RenderProfile`)
+reaches the page at all.
 """
 
 from __future__ import annotations
@@ -85,15 +87,16 @@ def build_page(
     else:
         css = profile.css
     frame = (
-        f".frame {{ width: fit-content; max-width: {profile.max_width}px; "
-        f"max-height: {profile.max_height}px; overflow: clip; }}\n"
-    )
+        f"display: block; position: static; width: fit-content; max-width: {profile.max_width}px; "
+        f"max-height: {profile.max_height}px; overflow: clip; contain: paint; transform: none; zoom: 1"
+    ).replace(";", " !important;") + " !important"
     return (
         "<!DOCTYPE html><html><head>"
         '<meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{html.escape(CONTENT_SECURITY_POLICY)}">'
-        f"<style>{css}{frame}</style></head>"
-        f'<body><div class="frame"><div class="content">{_inert(body_html)}</div></div></body></html>'
+        f"<style>{css}</style></head>"
+        f'<body><div class="frame" style="{frame}"><div class="content">{_inert(body_html)}</div></div>'
+        "</body></html>"
     )
 
 

@@ -20,8 +20,13 @@ from memocr.render.page import build_page, check_input_format, layout_text
 from memocr.render.pool import CHROMIUM_PATH, PagePool, default_page_count
 from memocr.render.profiles import DEFAULT_PROFILE, HTML_DEFAULT_WIDTH, RenderProfile, get_profile
 from memocr.render.result import RenderResult
+from memocr.render.sandbox import RENDER_USER, ChromiumLauncher
 
 MIN_HTML_WIDTH = 100
+# A browser is relaunched (between renders, none fails) after this many renders or when its processes
+# pass this RSS; Chromium's RSS grows with what it has drawn and is not all given back.
+RECYCLE_AFTER_RENDERS = 5000
+RECYCLE_ABOVE_RSS_MB = 3072
 
 
 def _decode(png: bytes) -> Image.Image:
@@ -44,9 +49,11 @@ class AsyncRenderer:
     awaited from many tasks at once; callers beyond ``pages`` wait for a free page. A browser that
     crashes or is killed is relaunched and the render retried once. ``max_width`` and ``max_height``
     override every profile's size caps; ``render_timeout_s`` bounds one render, waiting for a page
-    included. Markdown is converted in ``pages`` worker processes; a conversion slower than
-    ``markdown_timeout_s`` is abandoned and the memory drawn as plain text (see
-    `memocr.render.converter`).
+    included, and a render past it has its page closed. Chromium runs sandboxed and offline, as
+    ``browser_user`` when this process is root (see `memocr.render.sandbox`); browsers are recycled
+    after ``recycle_after_renders`` renders or above ``recycle_above_rss_mb`` (None: never). Markdown
+    is converted in ``pages`` worker processes; a conversion slower than ``markdown_timeout_s`` is
+    abandoned and the memory drawn as plain text (see `memocr.render.converter`).
     """
 
     def __init__(
@@ -61,6 +68,10 @@ class AsyncRenderer:
         render_timeout_s: float = 30.0,
         launch_timeout_s: float = 30.0,
         markdown_timeout_s: float = 3.0,
+        browser_user: str = RENDER_USER,
+        allow_unsandboxed: bool = False,
+        recycle_after_renders: int | None = RECYCLE_AFTER_RENDERS,
+        recycle_above_rss_mb: float | None = RECYCLE_ABOVE_RSS_MB,
     ) -> None:
         self.profile = get_profile(profile)
         for name, cap in (("max_width", max_width), ("max_height", max_height)):
@@ -80,8 +91,10 @@ class AsyncRenderer:
         self._pool = PagePool(
             pages=default_page_count() if pages is None else pages,
             browsers=browsers,
-            executable_path=executable_path,
+            launcher=ChromiumLauncher(executable_path, browser_user, allow_unsandboxed),
             launch_timeout_s=launch_timeout_s,
+            recycle_after_renders=recycle_after_renders,
+            recycle_above_rss_mb=recycle_above_rss_mb,
         )
         self._converter = MarkdownConverter(
             workers=self._pool.page_count, timeout_s=markdown_timeout_s, start_timeout_s=launch_timeout_s
@@ -126,6 +139,8 @@ class AsyncRenderer:
             "pages": self._pool.page_count,
             "browsers_running": self._started and self._pool.running,
             "relaunches": self._pool.relaunches,
+            "recycles": self._pool.recycles,
+            "sandboxed": self._pool.sandboxed,
             "retries": self.retries,
             "blocked_requests": self._pool.blocked_requests,
             "markdown_fallbacks": self._converter.fallbacks,
