@@ -152,3 +152,8 @@ def test_rewrite_replaces_the_file_atomically(tmp_path):
     store.rewrite(path, [{"step": 1}])
     assert store.read(path) == [{"step": 1}]
     assert [p.name for p in tmp_path.iterdir()] == ["rows.jsonl"]
+
+
+def test_a_file_not_written_yet_has_no_records(tmp_path):
+    assert store.read_latest(tmp_path / "results.jsonl", type(result("a"))) == []
+    assert store.read(tmp_path / "metrics.jsonl") == []

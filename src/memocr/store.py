@@ -160,6 +160,6 @@ def read_latest(path: str | Path, cls: type[T]) -> list[T]:
     """The records of ``cls`` (which has a ``key`` property), the last one of each key, in the order
     keys first appeared."""
     latest: dict[Any, T] = {}
-    for record in iter_records(path, cls):
+    for record in read(path, cls):
         latest[record.key] = record  # type: ignore[attr-defined]
     return list(latest.values())
