@@ -167,8 +167,8 @@ def test_non_integer_budget_is_refused_by_the_parser():
 def test_the_readme_demo_config_is_a_valid_ask_config():
     import argparse
 
-    from memocr.commands.ask import AskConfig, add_arguments, check_config, read_document
-    from memocr.config import config_from_args
+    from memocr.commands.ask import AskConfig, add_arguments, check_config
+    from memocr.config import config_from_args, read_input
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
@@ -177,7 +177,7 @@ def test_the_readme_demo_config_is_a_valid_ask_config():
     check_config(config)
     assert config.budget == [1024, 256, 64, 16] and config.model == "embedded"
     assert "Saltgate" in config.question
-    assert len(read_document(str(root / config.doc)).split()) > 5000
+    assert len(read_input(str(root / config.doc), "document", "").split()) > 5000
 
 
 def test_openai_compatible_server_gets_fitted_images_and_processor_limits(document, tmp_path, capsys):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 import types
 import typing
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from memocr.errors import ConfigError
+from memocr.errors import ConfigError, InputError
 
 T = TypeVar("T")
 STDIN = "-"
@@ -170,6 +171,26 @@ def check_writable(path: str | Path, name: str, *, folder: bool = True) -> None:
         raise ConfigError(f"{where}: {existing} is not writable")
 
 
+def read_input(source: str, what: str, how: str) -> str:
+    """The UTF-8 text, not blank, of the file ``source`` names (standard input for ``-``); ``what``
+    names it in errors and ``how`` says how to give it."""
+    if not source:
+        raise InputError(f"no {what} given: {how} (or - to read standard input)")
+    try:
+        raw = sys.stdin.buffer.read() if source == STDIN else Path(source).read_bytes()
+        text = raw.decode("utf-8")
+    except OSError as error:
+        raise InputError(f"cannot read {what} {source}: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        where = f"{what} {source} is not UTF-8 text (byte {error.start} is invalid)"
+        raise InputError(f"{where}; convert it to UTF-8 first") from error
+    if not text.strip():
+        raise InputError(
+            f"{what} {'standard input' if source == STDIN else source} is empty (only whitespace)"
+        )
+    return text
+
+
 def _relative_to(value: Any, base: Path) -> Any:
     if isinstance(value, str | Path) and str(value) not in ("", STDIN) and not Path(value).is_absolute():
         return os.path.normpath(base / value)
@@ -258,6 +279,11 @@ def at_least(config: Any, minimum: float, *names: str) -> None:
         for item in value if isinstance(value, list) else [value]:
             if item is not None and item < minimum:
                 raise ConfigError(f"setting {name} ({_flag(name)}) must be at least {minimum:g}, got {item}")
+
+
+def write_config(config: Any, path: Path) -> None:
+    """Write ``config`` as YAML (`to_dict`) at ``path``: next to the results it produced."""
+    path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -16,10 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-import yaml
-
 from memocr.agent import ReadSettings
-from memocr.config import add_config_arguments, at_least, check_writable, config_from_args, to_dict
+from memocr.config import add_config_arguments, at_least, check_writable, config_from_args, write_config
 from memocr.errors import InputError
 
 if TYPE_CHECKING:
@@ -116,7 +114,7 @@ def analyze(config: AnalyzeConfig) -> int:
     out = config.out or run_dir / "analysis"
     check_writable(out, "out")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "analysis-config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    write_config(config, out / "analysis-config.yaml")
 
     sections = [f"# Analysis of {run_dir}\n"]
     written: list[Path] = []

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from memocr.agent import AgentSettings
-from memocr.config import add_config_arguments, at_least, config_from_args
+from memocr.config import add_config_arguments, at_least, config_from_args, read_input
 from memocr.errors import InputError, QuestionFailed, WorkSaved
 
 if TYPE_CHECKING:
@@ -55,24 +55,6 @@ class AskConfig(AgentSettings):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, AskConfig)
-
-
-def read_document(source: str) -> str:
-    if not source:
-        raise InputError("no document given: pass --doc FILE (or --doc - to read standard input)")
-    try:
-        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    except OSError as error:
-        raise InputError(f"cannot read document {source}: {error.strerror or error}") from error
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise InputError(
-            f"document {source} is not UTF-8 text (byte {error.start} is invalid); convert it to UTF-8 first"
-        ) from error
-    if not text.strip():
-        raise InputError(f"document {source} is empty")
-    return text
 
 
 def check_config(config: AskConfig) -> None:
@@ -172,5 +154,5 @@ def _shown_answer(answer: str | None, response: str) -> str:
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(AskConfig, args)
     check_config(config)
-    document = read_document(config.doc)
+    document = read_input(config.doc, "document", "pass --doc FILE")
     return asyncio.run(ask(config, document))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from memocr.config import add_config_arguments, at_least, check_fields, config_from_args, to_dict
+from memocr.config import add_config_arguments, at_least, check_fields, config_from_args, write_config
 from memocr.errors import InputError
 
 DatasetName = Literal["hotpotqa", "2wikimultihopqa", "nq", "triviaqa", "ruler-hotpotqa", "offline", "squad"]
@@ -278,8 +278,4 @@ def _build_squad(config: DataBuildConfig) -> list[tuple[Path, int, str]]:
 
 def _write_config(config: DataBuildConfig) -> None:
     """The settings that built the files, beside them (``eval_<dataset>.config.yaml``)."""
-    import yaml
-
-    name = str(config.dataset).replace("-", "_")
-    path = config.out / f"eval_{name}.config.yaml"
-    path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
+    write_config(config, config.out / f"eval_{str(config.dataset).replace('-', '_')}.config.yaml")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from memocr.config import add_config_arguments, at_least, check_fields, config_from_args
+from memocr.config import add_config_arguments, at_least, check_fields, config_from_args, read_input
 from memocr.errors import InputError
 from memocr.render.profiles import DEFAULT_PROFILE, PROFILES
 
@@ -66,21 +65,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, RenderConfig)
 
 
-def read_memory(source: str) -> str:
-    if not source:
-        raise InputError("no memory given: pass a Markdown or HTML file (or - to read standard input)")
-    try:
-        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    except OSError as error:
-        raise InputError(f"cannot read memory {source}: {error.strerror or error}") from error
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise InputError(
-            f"memory {source} is not UTF-8 text (byte {error.start} is invalid); convert it to UTF-8 first"
-        ) from error
-
-
 def _input_format(config: RenderConfig) -> str:
     if config.input != "auto":
         return config.input
@@ -100,11 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if args.path is not None:
         args.file = args.path
     config = config_from_args(RenderConfig, args)
-    content = read_memory(config.file)
-    if not content.strip():
-        source = "standard input" if config.file == "-" else config.file
-        raise InputError(f"memory {source} is empty (only whitespace); give the memory text to render")
-    return _render(config, content)
+    return _render(config, read_input(config.file, "memory", "pass a Markdown or HTML file"))
 
 
 def _render(config: RenderConfig, content: str) -> int:

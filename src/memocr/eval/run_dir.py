@@ -19,12 +19,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from memocr import store
-from memocr.config import to_dict, without_secrets
+from memocr.config import check_writable, load_yaml, to_dict, without_secrets, write_config
 from memocr.data.record import QARecord
-from memocr.errors import ConfigError, InputError
+from memocr.errors import ConfigError
 from memocr.eval.config import ANSWER_SETTINGS, EvalConfig
 from memocr.eval.results import (
     CONFIG_FILE,
@@ -70,22 +68,18 @@ class RunDirectory:
     def open(self) -> None:
         """Create or reopen the directory: refuse settings that differ from its records', cut a line
         torn by a killed writer, write the config."""
-        if self.path.exists() and not self.path.is_dir():
-            raise InputError(f"--out {self.path} is a file, not a directory")
+        check_writable(self.path, "out")
         self.path.mkdir(parents=True, exist_ok=True)
         config_path = self.path / CONFIG_FILE
         if config_path.exists() and (self.results_path.exists() or self.drafts_path.exists()):
             self._check_same_settings(config_path)
         for path in (self.results_path, self.drafts_path):
             store.mend_tail(path)
-        config_path.write_text(yaml.safe_dump(to_dict(self.config), sort_keys=False), encoding="utf-8")
+        write_config(self.config, config_path)
 
     def _check_same_settings(self, config_path: Path) -> None:
-        try:
-            earlier = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise ConfigError(f"cannot read {config_path} to resume the run: {error}") from error
-        earlier, now = without_secrets(EvalConfig, earlier), to_dict(self.config)  # specs compared redacted
+        earlier = without_secrets(EvalConfig, load_yaml(config_path))  # model specs compared redacted
+        now = to_dict(self.config)
         changed = [name for name in ANSWER_SETTINGS if name in earlier and earlier[name] != now[name]]
         if changed:
             details = ", ".join(f"{name}: {earlier[name]!r} → {now[name]!r}" for name in changed)

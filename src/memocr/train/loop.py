@@ -18,9 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from memocr.config import to_dict
+from memocr.config import to_dict, write_config
 from memocr.errors import ConfigError, TrainingError
 from memocr.train.batching import global_sum, mini_batches
 from memocr.train.checkpoint import checkpoints, load_checkpoint, resolve_resume, save_checkpoint
@@ -116,7 +114,7 @@ def train(
     start = load_checkpoint(accelerator, resume_from) if resume_from else 0
     log = MetricsLog(out, resumed_step=start) if main else None
     if main:
-        (out / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
+        write_config(config, out / "config.yaml")
     inputs = PolicyInputs.from_pretrained(base)
     tokenizer = None if config.engine == "local" else inputs_tokenizer(base)
     engine = build_engine(
