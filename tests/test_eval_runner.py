@@ -250,7 +250,7 @@ def test_the_same_run_on_a_local_ray_cluster(tmp_path, server):
         ("", [], "has no questions"),
         ('{"input": "q?", "answers": ["a"]}\n', [], "line 1: missing field 'context'"),
         ("not json\n", [], "line 1: not valid JSON"),
-        (None, ["--dataset", "notes.txt"], "neither 'offline', a dataset name"),
+        (None, ["--dataset", "notes.txt"], "a dataset name (e.g. hotpotqa)"),
         (None, ["--dataset", "offline", "--mode", "visual,bogus"], "must be a list of values from 'visual'"),
         (None, ["--dataset", "offline", "--budget", "0"], "budget (--budget) must be at least 1"),
     ],
@@ -274,3 +274,67 @@ def test_bare_command_is_the_main_job_sized_run_and_overlaps_only_server_request
     assert EvalConfig().in_flight == 1  # the embedded model answers one request at a time
     assert EvalConfig(model="openai://127.0.0.1:8000/v1?model=m").in_flight == 8
     assert EvalConfig(model="openai://127.0.0.1:8000/v1?model=m", concurrency=2).in_flight == 2
+
+
+def test_cli_exits_1_while_failed_answers_remain_and_the_same_command_retries_them(tmp_path, server, capsys):
+    dataset = _dataset(tmp_path / "poisoned.jsonl", [*QUESTIONS, POISON])
+    argv = ["eval", "--dataset", str(dataset), "--mode", "text", "--budget", "64,16", "--model", server.spec]
+    argv += ["--out", str(tmp_path / "run"), "--concurrency", "2"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "2 answer(s) failed" in err and "run the same command again" in err and "poisoned" in err
+    server.state.requests.clear()
+    assert main(argv) == 1  # the failed question is asked again, the finished ones are not
+    assert {_text(body).count(POISON) > 0 for body in server.state.requests} == {True}
+    capsys.readouterr()
+    answering = server.state.reply_fn
+    server.state.reply_fn = lambda body: "\\boxed{x}" if POISON in _text(body) else answering(body)
+    try:
+        assert main(argv) == 0
+    finally:
+        server.state.reply_fn = answering
+    assert "answer(s) failed" not in capsys.readouterr().err
+    assert not [r for r in read_results(tmp_path / "run") if r.failed]
+
+
+OLD_CONFIG = """\
+dataset: [offline]
+length: []
+data_dir: data
+n: null
+mode: [visual, text]
+budget: [1024, 256, 64, 16]
+model: openai://user:pw@127.0.0.1:8000/v1?model=m&api_key=SECRET123
+chunk_tokens: null
+max_memory_tokens: null
+max_answer_tokens: null
+temperature: 0.0
+top_p: 1.0
+seed: 0
+scoring: paper
+profile: full
+concurrency: null
+out: runs/eval
+ray_address: null
+ray_workers: null
+"""
+
+
+def test_a_run_directory_started_before_the_settings_were_shared_still_resumes(tmp_path):
+    """Its config.yaml (older field order, a spec with credentials) resumes; a changed setting does not."""
+    from memocr.eval.run_dir import RunDirectory
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(OLD_CONFIG)
+    (run / "results.jsonl").write_text("")
+    spec = "openai://user:pw@127.0.0.1:8000/v1?model=m&api_key=SECRET123"
+    RunDirectory(EvalConfig(model=spec, out=run)).open()
+    stored = (run / "config.yaml").read_text()
+    assert "SECRET123" not in stored and "pw@" not in stored
+    assert yaml.safe_load(stored)["model"] == "openai://127.0.0.1:8000/v1?model=m"
+    RunDirectory(
+        EvalConfig(model=spec.replace("SECRET123", "OTHER"), out=run)
+    ).open()  # a new key, same model
+    with pytest.raises(ConfigError, match=r"profile: 'full' → 'memocr-v1'"):
+        RunDirectory(EvalConfig(model=spec, out=run, profile="memocr-v1")).open()
