@@ -169,7 +169,7 @@ class AsyncRenderer:
         html_width = self._html_width(input_format, width, resolved.max_width)
         viewport = (resolved.viewport_width, resolved.viewport_height)
         if not self._started:
-            raise RuntimeError(
+            raise RenderError(
                 "the renderer is not started; use 'async with AsyncRenderer() as r' or await r.start()"
             )
         element_shot = input_format == "html"

@@ -14,7 +14,7 @@ from collections.abc import Coroutine, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
-from memocr.errors import RenderTimeout
+from memocr.errors import RenderError, RenderTimeout
 from memocr.render.renderer import AsyncRenderer
 from memocr.render.result import RenderResult
 
@@ -70,7 +70,7 @@ class Renderer:
     @property
     def async_renderer(self) -> AsyncRenderer:
         if self._renderer is None:
-            raise RuntimeError("the renderer is not started; use 'with Renderer() as r' or call r.start()")
+            raise RenderError("the renderer is not started; use 'with Renderer() as r' or call r.start()")
         return self._renderer
 
     def render(self, content: str, **options: Any) -> RenderResult:
