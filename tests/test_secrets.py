@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fake_openai import FakeOpenAIServer
 from memocr.cli import main
-from test_eval_runner import QUESTIONS, _dataset, _reply
+from test_eval_runner import POISON, QUESTIONS, _dataset, _reply
 
 SECRETS = [b"SECRET123", b"user:pw", b"pw@"]
 # train-tiny, smaller still, with a text memory (no browser): one question, two rollouts of one turn.
@@ -35,10 +35,10 @@ def test_eval_report_analyze_and_train_write_no_credential(tmp_path, capsys, mon
     with FakeOpenAIServer() as server:
         server.state.reply_fn = _reply
         spec = with_credentials(server.spec)
-        dataset = _dataset(tmp_path / "toy.jsonl", list(QUESTIONS))
+        dataset = _dataset(tmp_path / "toy.jsonl", [*QUESTIONS, POISON])  # one fails: its error is kept
         argv = ["--dataset", str(dataset), "--mode", "text", "--budget", "64,16", "--model", spec]
-        assert main(["eval", *argv, "--out", str(run)]) == 0
-        assert main(["eval", *argv, "--out", str(run)]) == 0  # resumes: the stored spec matches
+        assert main(["eval", *argv, "--out", str(run)]) == 1
+        assert main(["eval", *argv, "--out", str(run)]) == 1  # resumes (the stored spec matches), retries
         assert main(["report", str(run)]) == 0
         assert main(["analyze", str(run), "--no-oracle", "--model", spec]) == 0
     assert (run / "report" / "index.html").is_file() and (run / "analysis" / "analysis-config.yaml").is_file()
