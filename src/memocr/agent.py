@@ -99,7 +99,7 @@ class ReadSettings:
     )
     seed: int | None = field(
         default=0,
-        metadata={"help": "base seed; each question samples with a seed derived from it and the question"},
+        metadata={"help": "base seed: each question samples with its own, derived from it and the question"},
     )
     profile: str = field(
         default=DEFAULT_PROFILE,
