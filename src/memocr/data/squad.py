@@ -60,7 +60,11 @@ def verify_source(path: Path, pinned: dict[str, tuple[int, str]] = PINNED) -> Pa
         try:
             verify_file(path, size, sha256, REINSTALL)
         except ModelUnavailableError as error:
-            raise InputError(f"{path} is not the official SQuAD v1.1 {path.name}: {error}") from error
+            found = f"{stat.st_size:,} bytes" + (" with another SHA-256" if stat.st_size == size else "")
+            raise InputError(
+                f"{path} is not the official SQuAD v1.1 {path.name}: found {found}, expected {size:,} bytes "
+                f"with SHA-256 {sha256}; reinstall it: {REINSTALL}"
+            ) from error
         _verified.add(key)
     return path
 
