@@ -11,8 +11,8 @@ Values are checked in one place, `check_fields`, whatever they come from: a conf
 from ``__post_init__``, so flags, a YAML file and Python code get the same type and choice checks and
 the same messages. Fields marked ``metadata={"path": True}`` are file paths: a relative path written
 in a YAML file is taken relative to that file, not to the directory the command runs in. Fields
-marked ``"output": "dir"`` (or ``"file"``) are where a command writes: `config_from_args` refuses one
-it could not write before any work starts. Fields marked ``"spec": True`` are model specs, written
+marked ``"output": "dir"`` (or ``"file"``) are paths too, where a command writes: `config_from_args`
+refuses one it could not write before any work starts. Fields marked ``"spec": True`` are model specs, written
 without their credentials (`to_dict`).
 """
 
@@ -138,7 +138,7 @@ def config_from_args(cls: type[T], args: argparse.Namespace) -> T:
                 f"known: {', '.join(sorted(fields))}"
             )
         for name, value in from_file.items():
-            if fields[name].metadata.get("path"):
+            if fields[name].metadata.get("path") or fields[name].metadata.get("output"):
                 value = _relative_to(value, Path(config_path).parent)
             values[name] = value
     for name in fields:

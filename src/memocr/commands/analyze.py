@@ -33,12 +33,7 @@ class AnalyzeConfig(ReadSettings):
         default=None, metadata={"help": "the run directory (as written by memocr eval)", "path": True}
     )
     out: Path | None = field(
-        default=None,
-        metadata={
-            "help": "write the analysis here (default: RUN_DIR/analysis)",
-            "path": True,
-            "output": "dir",
-        },
+        default=None, metadata={"help": "analysis folder (default: RUN_DIR/analysis)", "output": "dir"}
     )
     oracle: bool = field(default=True, metadata={"help": "run the heading-vs-body oracle experiment"})
     model: str = field(

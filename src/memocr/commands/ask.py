@@ -43,7 +43,6 @@ class AskConfig(AgentSettings):
         default=Path("runs/ask"),
         metadata={
             "help": "write traces.jsonl and a folder per run (drafts as they finish, memory, images) here",
-            "path": True,
             "output": "dir",
         },
     )

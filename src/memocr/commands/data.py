@@ -76,9 +76,7 @@ class DataBuildConfig:
         default=None, metadata={"help": "question sampling and padding seed (default: 42; offline: 0)"}
     )
     shuffle_seed: int = field(default=4, metadata={"help": "seed of the document shuffle (released: 4)"})
-    out: Path = field(
-        default=Path("data/eval"), metadata={"help": "write the files here", "path": True, "output": "dir"}
-    )
+    out: Path = field(default=Path("data/eval"), metadata={"help": "write the files here", "output": "dir"})
     format: Literal["jsonl", "json", "parquet"] = field(
         default="jsonl", metadata={"help": "file format (json: released layout; parquet: MemAgent's schema)"}
     )

@@ -45,11 +45,7 @@ class RenderConfig:
     )
     output: str | None = field(
         default=None,
-        metadata={
-            "help": "write the image here (.png, or .jpg/.jpeg for JPEG); also -o",
-            "path": True,
-            "output": "file",
-        },
+        metadata={"help": "write the image here (.png, or .jpg/.jpeg for JPEG); also -o", "output": "file"},
     )
 
     def __post_init__(self) -> None:

@@ -73,11 +73,7 @@ class EvalConfig(ReadSettings):
     )
     out: Path = field(
         default=Path("runs/eval"),
-        metadata={
-            "help": "run directory; running again with the same one resumes (and retries failures)",
-            "path": True,
-            "output": "dir",
-        },
+        metadata={"help": "run directory; running it again resumes (and retries failures)", "output": "dir"},
     )
     ray_address: str | None = field(
         default=None,
@@ -92,13 +88,10 @@ class EvalConfig(ReadSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         at_least(self, 1, "length", "n", "budget", "concurrency", "ray_workers")
-        for name in ("dataset", "mode", "budget"):
-            if not getattr(self, name):
+        for name in ("dataset", "mode", "budget", "length"):  # each value once, in the order given
+            if not getattr(self, name) and name != "length":
                 raise ConfigError(f"setting {name} (--{name}) needs at least one value")
-        self.dataset = _unique(self.dataset)
-        self.mode = _unique(self.mode)
-        self.budget = _unique(self.budget)
-        self.length = _unique(self.length)
+            setattr(self, name, list(dict.fromkeys(getattr(self, name))))
 
     @property
     def in_flight(self) -> int:
@@ -108,7 +101,3 @@ class EvalConfig(ReadSettings):
         from memocr.models import parse_spec
 
         return SERVER_IN_FLIGHT if parse_spec(self.model).backend == "openai" else 1
-
-
-def _unique(values: list) -> list:
-    return list(dict.fromkeys(values))

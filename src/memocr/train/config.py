@@ -142,9 +142,7 @@ class TrainConfig(ReadSettings):
     # --- run
     max_steps: int = field(default=1000, metadata={"help": "training steps"})
     save_every: int = field(default=20, metadata={"help": "checkpoint every N steps (and at the end)"})
-    out: Path = field(
-        default=Path("runs/train"), metadata={"help": "run directory", "path": True, "output": "dir"}
-    )
+    out: Path = field(default=Path("runs/train"), metadata={"help": "run directory", "output": "dir"})
     resume: str | None = field(
         default=None,
         metadata={"help": "continue from 'latest' (newest OUT/checkpoint-N) or a checkpoint directory"},
