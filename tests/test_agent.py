@@ -95,6 +95,7 @@ def test_text_mode_shows_the_first_b_tokens_of_the_memory_and_no_image():
     assert trace.render is None and by_budget[16].visual_tokens is None
 
 
+@pytest.mark.slow
 def test_plain_mode_drafts_without_layout_instructions():
     model = ScriptedModel(drafting_reply)
     plain = run(
@@ -241,6 +242,7 @@ def test_an_answer_failure_keeps_the_answers_at_earlier_budgets():
     assert trace.render is not None and trace.error.budget == 16 and len(trace.steps) == 1
 
 
+@pytest.mark.slow
 def test_one_failing_question_does_not_stop_the_others(tmp_path):
     def reply(prompt: str, images: list) -> str:
         if "poison" in prompt:
@@ -271,6 +273,7 @@ def test_trace_folders_never_collide(tmp_path):
     assert first.folder != second.folder and first.folder.is_dir() and second.folder.is_dir()
 
 
+@pytest.mark.slow
 def test_answer_from_memory_renders_the_given_memory_and_never_drafts():
     model = ScriptedModel(drafting_reply)
     memory = "# Kestrel Ford\n\nThe bridge was built in **1794**."

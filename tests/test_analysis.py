@@ -190,6 +190,7 @@ def test_analyze_without_oracle_writes_density_files(tmp_path, capsys):
     assert not (out / "oracle.jsonl").exists()
 
 
+@pytest.mark.slow
 def test_analyze_runs_the_oracle_on_the_run_questions(tmp_path, monkeypatch, capsys):
     run = fake_run(tmp_path)
     models: list[ScriptedModel] = []
@@ -248,6 +249,7 @@ def test_bad_budgets_are_refused(tmp_path, capsys):
     assert "budgets" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_oracle_alone_on_the_offline_set_from_an_empty_run(tmp_path, monkeypatch):
     monkeypatch.setattr(memocr.models, "load_model", lambda spec, **o: ScriptedModel(lambda p, i: "no idea"))
     run = tmp_path / "run"

@@ -58,6 +58,7 @@ def processor_tokens(image: Image.Image) -> int:
     return int(np.prod(grid_thw)) // 4
 
 
+@pytest.mark.slow
 @settings(max_examples=3000, deadline=None)
 @given(sides, sides, st.integers(min_value=1, max_value=64), st.integers(min_value=1, max_value=20000))
 def test_smart_resize_matches_the_transformers_processor(height, width, min_tokens, max_tokens):
@@ -77,6 +78,7 @@ def test_smart_resize_refuses_what_the_processor_refuses():
         smart_resize(3000, 10)
 
 
+@pytest.mark.slow
 @settings(max_examples=3000, deadline=None)
 @given(rendered_sizes())
 def test_padding_reaches_the_aspect_limit_on_the_short_side_only(size):
@@ -92,6 +94,7 @@ def test_padding_reaches_the_aspect_limit_on_the_short_side_only(size):
         assert padded_w == width and padded_h > height and not accepted(width, padded_h - 1)
 
 
+@pytest.mark.slow
 @settings(max_examples=3000, deadline=None)
 @given(rendered_sizes())
 def test_every_rendered_size_costs_what_its_padded_image_costs(size):
@@ -101,6 +104,7 @@ def test_every_rendered_size_costs_what_its_padded_image_costs(size):
     assert visual_tokens(width, height) == (proc_h // 28) * (proc_w // 28) >= 1
 
 
+@pytest.mark.slow
 @settings(max_examples=5000, deadline=None)
 @given(rendered_sizes(), budgets)
 def test_fitted_size_never_exceeds_the_budget_by_the_processors_rounding(size, budget):
@@ -117,6 +121,7 @@ def test_fitted_size_never_exceeds_the_budget_by_the_processors_rounding(size, b
     assert visual_tokens(fitted_w, fitted_h) == grid.tokens
 
 
+@pytest.mark.slow
 @settings(max_examples=3000, deadline=None)
 @given(rendered_sizes(), budgets)
 def test_never_enlarged_beyond_the_processors_own_size(size, budget):
@@ -126,6 +131,7 @@ def test_never_enlarged_beyond_the_processors_own_size(size, budget):
     assert fitted_w <= native_w and fitted_h <= native_h
 
 
+@pytest.mark.slow
 @settings(max_examples=2000, deadline=None)
 @given(rendered_sizes(), budgets)
 def test_aspect_of_the_padded_image_kept_within_one_cell(size, budget):
@@ -137,6 +143,7 @@ def test_aspect_of_the_padded_image_kept_within_one_cell(size, budget):
     assert low < high
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(rendered_sizes(), st.sampled_from([1, 2, 16, 64, 1024, 16384]))
 def test_fitted_images_pass_the_pil_image_processor_within_the_budget(size, budget):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from memocr.cli import main
 from memocr.models.tiny import build_tiny_qwen2_5_vl
 
@@ -33,6 +35,8 @@ def ask(tmp_path: Path, capsys, *args: str) -> tuple[dict, str]:
     return json.loads(line), err
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_embedded_llama_cpp_with_a_small_context(tmp_path, capsys):
     trace, err = ask(tmp_path, capsys, "--model", "embedded:tiny?n_ctx=1024&n_threads=1", "--mode", "text")
     settings = trace["settings"]
@@ -43,6 +47,7 @@ def test_embedded_llama_cpp_with_a_small_context(tmp_path, capsys):
         assert turn["prompt_tokens"] + turn["completion_tokens"] <= 1024
 
 
+@pytest.mark.slow
 def test_tiny_qwen2_5_vl_with_a_small_context(tmp_path, capsys):
     model = build_tiny_qwen2_5_vl(tmp_path / "vlm", max_position_embeddings=1200)
     trace, _ = ask(tmp_path, capsys, "--model", f"hf://{model}", "--budget", "256", "--budget", "16")

@@ -23,6 +23,7 @@ from memocr.cli import main
 from memocr.render import FULL, AsyncRenderer
 from scripted_model import ScriptedModel
 
+pytestmark = pytest.mark.chromium
 BUDGETS = [1, 16, 1024]
 DOCUMENT = " ".join(f"w{i}" for i in range(30))  # three chunks of 10 words for the word tokenizer
 
@@ -65,6 +66,8 @@ def outcomes(request):
     return run_all(request.param)
 
 
+@pytest.mark.chromium
+@pytest.mark.slow
 def test_every_hostile_memory_is_answered_within_every_budget(outcomes):
     for name, (model, outcome) in outcomes.items():
         assert not isinstance(outcome, QuestionFailed), (name, outcome.trace.error)
@@ -82,6 +85,7 @@ def test_every_hostile_memory_is_answered_within_every_budget(outcomes):
     assert outcomes["text_100kb"][1].render.omitted_chars == 0
 
 
+@pytest.mark.slow
 def test_text_mode_reads_every_hostile_memory_within_its_budget():
     async def go():
         results = {}
@@ -98,6 +102,8 @@ def test_text_mode_reads_every_hostile_memory_within_its_budget():
         assert len(shown) == len(BUDGETS), name
 
 
+@pytest.mark.chromium
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["list_3000_items", "html_width_60000", "word_200k", "special_tokens"])
 def test_memocr_ask_answers_a_hostile_memory_without_a_traceback(name, tmp_path, monkeypatch, capsys):
     model = ScriptedModel(writes(HOSTILE[name]))

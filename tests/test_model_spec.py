@@ -94,6 +94,7 @@ def test_missing_embedded_file_says_how_to_install_it(monkeypatch):
     assert str(error.value) == expected
 
 
+@pytest.mark.slow
 def test_a_tiny_tier_file_that_is_not_the_pinned_one_is_refused(monkeypatch, tmp_path):
     import memocr.models.embedded as embedded
 

@@ -25,6 +25,7 @@ from memocr.models.base import text_only
 from memocr.models.llamacpp import LlamaCpp, embedded_gguf_path
 from memocr.models.ocr import OCR_CLOSE, OCR_CUT, OCR_OPEN, _reading_order, read_image
 
+pytestmark = pytest.mark.model
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 
 
@@ -217,6 +218,7 @@ def test_tokenizer_round_trips_text_and_ignores_special_token_text(embedded):
     assert 1 not in ids  # <|im_start|> is id 1 in SmolLM2; here it is read as plain text
 
 
+@pytest.mark.slow
 def test_context_length_is_what_llama_cpp_allocated(embedded, small):
     assert embedded.context_length == 8192  # n_ctx=0: SmolLM2's trained length
     assert small.context_length == 256
@@ -244,6 +246,7 @@ def test_prompt_that_leaves_no_room_for_max_tokens_is_an_error_not_a_cut(small):
     assert completion.usage.prompt_tokens + completion.usage.completion_tokens <= 256
 
 
+@pytest.mark.slow
 def test_llama_cpp_never_shifts_its_context(small):
     """Even asked directly for more tokens than the window holds, llama.cpp stops at its end instead of
     dropping the oldest tokens and decoding on."""
@@ -263,15 +266,18 @@ def test_text_model_refuses_images_and_points_to_the_ocr_reader(embedded, page):
         asyncio.run(embedded.text_model.chat([message], SamplingParams(max_tokens=4)))
 
 
+@pytest.mark.slow
 def test_ocr_reads_large_text_in_reading_order(page):
     assert read_image(page).splitlines() == ["Marie Curie", "born in Warsaw", "in 1867"]
 
 
+@pytest.mark.slow
 def test_ocr_reads_nothing_useful_from_a_tiny_image(page):
     tiny = fit_to_budget(page, 2)
     assert "Warsaw" not in read_image(tiny)
 
 
+@pytest.mark.slow
 def test_reader_puts_the_read_text_into_the_text_models_prompt(page):
     text_model = RecordingModel()
     reader = OcrReader(text_model)
@@ -376,6 +382,7 @@ def test_llama_cpp_asked_for_logprobs_says_it_has_none(embedded):
         asyncio.run(embedded.chat(question, SamplingParams(max_tokens=4, logprobs=True)))
 
 
+@pytest.mark.slow
 def test_embedded_reader_cuts_image_text_to_llama_cpps_context(small, page):
     question = [
         {
@@ -392,6 +399,7 @@ def test_embedded_reader_cuts_image_text_to_llama_cpps_context(small, page):
     assert cut.usage.prompt_tokens + max_tokens <= 256
 
 
+@pytest.mark.slow
 def test_embedded_answers_from_an_image(embedded, page):
     question = [
         {

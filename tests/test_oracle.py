@@ -165,6 +165,7 @@ async def run_with(model, path, settings=None, qs=None):
         return await run_oracle(agent, qs or questions(), settings or OracleSettings(budgets=BUDGETS), path)
 
 
+@pytest.mark.slow
 def test_oracle_run_records_every_answer_and_resumes_without_asking_again(tmp_path):
     path = tmp_path / "oracle.jsonl"
     model = ScriptedModel(scripted_reply(SCRIPT))
@@ -218,6 +219,7 @@ def test_oracle_run_records_every_answer_and_resumes_without_asking_again(tmp_pa
     assert len(read_oracle(path)) == 24
 
 
+@pytest.mark.slow
 def test_failed_answers_are_recorded_and_retried_by_the_next_run(tmp_path):
     path = tmp_path / "oracle.jsonl"
 
@@ -263,6 +265,7 @@ def test_premise_not_shown_is_said_plainly():
     assert "not tested" in premise([c for c in cells if c.budget == 1024]).sentence
 
 
+@pytest.mark.slow
 def test_a_larger_limit_reuses_the_answers_of_a_smaller_one(tmp_path):
     path = tmp_path / "oracle.jsonl"
 
@@ -281,6 +284,7 @@ def test_a_larger_limit_reuses_the_answers_of_a_smaller_one(tmp_path):
     assert len(second.calls) == 2 and all("Neibonstead" in call["prompt"] for call in second.calls)
 
 
+@pytest.mark.slow
 def test_records_name_the_reader_and_prompt_and_a_new_prompt_is_answered_anew(tmp_path):
     path = tmp_path / "oracle.jsonl"
     records = asyncio.run(run_with(ScriptedModel(lambda p, i: "\\boxed{x}"), path, qs=questions()[:1]))

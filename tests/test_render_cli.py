@@ -14,6 +14,8 @@ from hostile import BLANK, HOSTILE
 from memocr.budget import visual_tokens
 from memocr.cli import main
 
+pytestmark = pytest.mark.chromium
+
 LONG = "# Top\n\n" + "\n\n".join(f"Paragraph {i} with **bold** words." for i in range(80))
 
 
@@ -37,6 +39,7 @@ def test_markdown_file_with_budget_and_output(tmp_path: Path, capsys: pytest.Cap
     assert report["seconds"] > 0
 
 
+@pytest.mark.slow
 def test_html_file_and_stdin(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
     page = tmp_path / "memory.html"
     page.write_text("```html\n<h1>Key fact</h1>\n```", encoding="utf-8")
@@ -82,6 +85,7 @@ def test_empty_memory_is_one_message_and_exit_2(tmp_path: Path, capsys: pytest.C
     assert code == 2 and "is empty" in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_size_caps_are_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     memory = _file(tmp_path, "wide.md", b'<div style="width:60000px">x</div>\n\n' + LONG.encode())
     code, report, _ = run_cli(capsys, str(memory), "--max-width", "500", "--max-height", "300")
@@ -95,6 +99,7 @@ def test_size_caps_are_options(tmp_path: Path, capsys: pytest.CaptureFixture[str
 _SETTINGS = [("full", "markdown", "1"), ("memocr-v1", "markdown", "16"), ("full", "html", "1024")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index_name", list(enumerate(sorted(HOSTILE))), ids=lambda pair: pair[1])
 def test_hostile_memories_render_or_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], index_name: tuple[int, str]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from report_run import HOSTILE_MEMORY, make_run, result
 CHROMIUM = "/usr/bin/chromium"
 HOSTILE_PREDICTION = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
 
-pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason="needs Debian's chromium")
+pytestmark = pytest.mark.chromium
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +97,7 @@ def all_images_load(page: Page) -> list[tuple[str, int]]:
     return sizes
 
 
+@pytest.mark.slow
 def test_index_lists_every_answer_with_its_outcome(page: Page, report: Path):
     page.goto(report.as_uri())
     rows = visible_rows(page)
@@ -117,6 +117,7 @@ def test_index_lists_every_answer_with_its_outcome(page: Page, report: Path):
     assert not page.errors  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_filters_hide_the_other_rows(page: Page, report: Path):
     page.goto(report.as_uri())
     page.select_option("#filter-mode", "text")
@@ -136,6 +137,7 @@ def test_filters_hide_the_other_rows(page: Page, report: Path):
     assert len(visible_rows(page)) == 5  # visual ×2, text ×2, visual-html ×1
 
 
+@pytest.mark.slow
 def test_images_load_from_the_trace_folders(page: Page, report: Path):
     page.goto(report.as_uri())
     sizes = all_images_load(page)
