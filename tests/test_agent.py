@@ -146,6 +146,7 @@ def test_think_blocks_are_dropped_from_the_memory():
     assert trace.answers[0].answer is None
 
 
+@pytest.mark.slow
 def test_many_questions_at_once_keep_their_order_and_are_saved_as_they_finish(tmp_path):
     model = ScriptedModel(drafting_reply)
     writer = TraceWriter(tmp_path)

@@ -48,6 +48,8 @@ def read_trace(trace_dir: Path) -> dict:
     return json.loads(line)
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_tiny_embedded_tier_answers_at_every_budget_and_writes_the_trace(document, tmp_path):
     budgets = ["1024", "256", "64", "16"]
     result = ask(
@@ -98,6 +100,7 @@ def test_default_embedded_tier_answers_the_shipped_document_question_from_the_im
     assert answer["answer"] == "Larch Crossing", (trace["final_memory"], answer["response"])
 
 
+@pytest.mark.slow
 def test_tiny_qwen2_5_vl_through_transformers_counts_its_image_tokens(document, tiny_vlm, tmp_path):
     result = ask(
         "--doc", str(document), "--question", QUESTION, "--model", f"hf://{tiny_vlm}",
@@ -112,6 +115,7 @@ def test_tiny_qwen2_5_vl_through_transformers_counts_its_image_tokens(document, 
         assert answer["reported_image_tokens"] == answer["visual_tokens"] <= answer["budget"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["text", "visual-plain", "visual-html"])
 def test_other_modes_run_through_the_cli(document, tiny_vlm, tmp_path, mode):
     result = ask(
@@ -180,6 +184,7 @@ def test_the_readme_demo_config_is_a_valid_ask_config():
     assert len(read_input(str(root / config.doc), "document", "").split()) > 5000
 
 
+@pytest.mark.slow
 def test_openai_compatible_server_gets_fitted_images_and_processor_limits(document, tmp_path, capsys):
     import base64
     import io

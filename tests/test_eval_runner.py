@@ -140,6 +140,7 @@ def test_a_failed_question_is_recorded_and_the_run_goes_on_then_is_retried(tmp_p
     assert Counter(r.key for r in read_results(config.out)).most_common(1)[0][1] == 1
 
 
+@pytest.mark.slow
 def test_resume_answers_missing_budgets_from_the_stored_memory_without_drafting(tmp_path, server):
     config = _config(tmp_path, server, budget=[256])
     evaluate(config, progress=False)
@@ -169,6 +170,7 @@ def test_changed_answer_settings_are_refused_in_an_existing_run(tmp_path, server
         evaluate(_config(tmp_path, server, mode=["text"], budget=[16], temperature=0.7), progress=False)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9_and_a_torn_line_loses_and_duplicates_nothing(tmp_path, server):
     server.state.delay = 0.3
     try:

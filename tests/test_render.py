@@ -85,6 +85,7 @@ def test_code_line_wider_than_the_page(renderer: Renderer) -> None:
     assert full.clipped_px == 0 and full.width <= 1152
 
 
+@pytest.mark.slow
 def test_long_pages_are_shot_in_tiles_with_the_same_pixels(renderer: Renderer, monkeypatch) -> None:
     # Taller and wider than the 1280x720 viewport: tiles meet in both directions.
     memory = LONG + '\n\n<div style="width:2000px">' + "wide words in a wide block " * 300 + "</div>"
@@ -245,6 +246,7 @@ def test_empty_memory_still_renders(renderer: Renderer) -> None:
     )
 
 
+@pytest.mark.slow
 def test_killed_browser_is_relaunched_and_the_render_retried(renderer: Renderer) -> None:
     before = renderer.stats()["relaunches"]
     expected = renderer.render(SHORT)
@@ -255,6 +257,7 @@ def test_killed_browser_is_relaunched_and_the_render_retried(renderer: Renderer)
     assert renderer.stats()["browsers_running"]
 
 
+@pytest.mark.slow
 def test_async_renderer_captures_on_every_page_at_once_and_never_more(monkeypatch) -> None:
     active, peak = 0, 0
     real_capture = renderer_module.capture
@@ -316,6 +319,7 @@ def test_closing_fails_renders_waiting_for_a_page_at_once() -> None:
     asyncio.run(main())
 
 
+@pytest.mark.slow
 def test_sync_renderer_gives_up_on_a_stuck_event_loop(monkeypatch) -> None:
     monkeypatch.setattr(sync_module, "WAIT_MARGIN_S", 0.5)
     unblock = threading.Event()
@@ -371,6 +375,7 @@ def test_content_past_the_layout_window_is_left_out_and_reported(renderer: Rende
     assert renderer.render(SHORT).omitted_chars == 0
 
 
+@pytest.mark.slow
 def test_markdown_too_slow_to_convert_is_drawn_as_plain_text() -> None:
     # Python-Markdown takes seconds on a few thousand '[' (quadratic); the worker is abandoned.
     with Renderer(pages=1, markdown_timeout_s=0.3) as quick:
@@ -402,6 +407,7 @@ def test_markdown_workers_that_die_are_replaced() -> None:
     assert not any(c.plain_text for c in conversions)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_memories_render_and_fit_every_budget(renderer: Renderer, name: str) -> None:
     memory = HOSTILE[name]
