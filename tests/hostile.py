@@ -52,3 +52,6 @@ HOSTILE: dict[str, str] = {
 }
 
 BLANK = frozenset({"whitespace_only"})
+# The whole corpus runs once per path (the renderer, the service, the agent); elsewhere this sample,
+# one memory of each kind: blank, long prose, many lines, huge HTML, script, model control tokens.
+SAMPLE = ("whitespace_only", "text_100kb", "short_lines_200k", "html_width_60000", "script", "special_tokens")
