@@ -24,7 +24,6 @@ from memocr.cli import main
 from memocr.render import FULL, AsyncRenderer
 from scripted_model import ScriptedModel
 
-pytestmark = pytest.mark.chromium
 BUDGETS = [1, 16, 1024]
 DOCUMENT = " ".join(f"w{i}" for i in range(30))  # three chunks of 10 words for the word tokenizer
 
