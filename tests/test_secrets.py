@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from fake_openai import FakeOpenAIServer
 from memocr.cli import main
 from test_eval_runner import POISON, QUESTIONS, _dataset, _reply
@@ -30,6 +32,7 @@ def leaks(folder: Path) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_eval_report_analyze_and_train_write_no_credential(tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     with FakeOpenAIServer() as server:

@@ -137,6 +137,7 @@ def test_markdown_request_ignores_width_like_the_released_server(client: httpx.C
     assert client.post("/render", json={"content": MEMORY, "width": 3}).status_code == 200
 
 
+@pytest.mark.slow
 def test_killed_browser_degrades_health_until_a_request_relaunches_it(client: httpx.Client) -> None:
     assert kill_chromium() > 0
     deadline = time.monotonic() + 20
@@ -160,6 +161,7 @@ def test_released_html_server_shape_and_graceful_shutdown() -> None:
     assert chromium_children() == before  # the lifespan closed the browser
 
 
+@pytest.mark.slow
 def test_saturated_service_answers_503_with_retry_after_and_slow_render_504() -> None:
     with running_service(workers=1, max_queue=0) as base:
 
@@ -220,6 +222,7 @@ _HOSTILE_REQUESTS = [("full", "markdown", 1), ("full", "markdown", 16), ("full",
 _HOSTILE_REQUESTS.append(("memocr-v1", "html", 16))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_memories_get_an_image_within_budget_or_a_clear_4xx(
     roomy_client: httpx.Client, name: str
@@ -242,6 +245,7 @@ def test_hostile_memories_get_an_image_within_budget_or_a_clear_4xx(
         assert response.headers["x-clipped-px"].isdigit() and response.headers["x-omitted-chars"].isdigit()
 
 
+@pytest.mark.slow
 def test_what_was_cut_or_left_out_is_reported(roomy_client: httpx.Client) -> None:
     wide = roomy_client.post("/render", json={"content": HOSTILE["html_width_60000"]})
     assert wide.headers["x-image-width"] == "2304" and int(wide.headers["x-content-width"]) >= 60000

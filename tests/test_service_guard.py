@@ -105,6 +105,7 @@ def test_a_token_file_must_hold_a_real_token(tmp_path: Path) -> None:
         create_app(ServeConfig(token_file=tmp_path / "missing"))
 
 
+@pytest.mark.slow
 def test_the_token_is_never_logged(token_file: Path) -> None:
     port = free_port()
     command = [sys.executable, "-m", "memocr.cli", "serve", "--port", str(port), "--workers", "1"]
@@ -158,6 +159,7 @@ def test_only_json_bodies_are_read(guarded: str) -> None:
         assert charset.status_code == 200
 
 
+@pytest.mark.slow
 def test_admission_is_decided_from_the_head_before_the_body(token_file: Path) -> None:
     """A full queue answers 503 + Retry-After to a request whose body was never sent."""
     app = create_app(ServeConfig(port=free_port(), workers=1, max_queue=0, token_file=token_file))
@@ -201,6 +203,7 @@ def test_large_bodies_beyond_the_receive_budget_are_refused_unread(guarded: str)
     holder.join()
 
 
+@pytest.mark.slow
 def test_slow_heads_and_bodies_time_out(guarded: str) -> None:
     port = _port(guarded)
     started = time.monotonic()

@@ -23,6 +23,7 @@ FAST = [
 FAST += ["--max-memory-tokens", "16", "--max-answer-tokens", "8"]
 
 
+@pytest.mark.slow
 def test_train_without_a_config_runs_train_tiny_then_ask_uses_its_checkpoint(
     tmp_path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -46,6 +46,7 @@ def tiny_config(base, out, **changes) -> TrainConfig:
     return TrainConfig(**{**settings, **changes})
 
 
+@pytest.mark.slow
 def test_a_step_saves_a_checkpoint_that_the_transformers_backend_answers_with(base, tmp_path) -> None:
     lines = []
     result = train(tiny_config(base, tmp_path), on_step=lambda step, metrics, line: lines.append(line))
@@ -72,6 +73,7 @@ def test_a_step_saves_a_checkpoint_that_the_transformers_backend_answers_with(ba
     assert trace.error is None and trace.answers[0].visual_tokens <= 16
 
 
+@pytest.mark.slow
 def test_resume_continues_the_step_counter_and_the_metrics(base, tmp_path) -> None:
     train(tiny_config(base, tmp_path, weight_aug_q=0))
     with pytest.raises(ConfigError, match="--resume latest"):
@@ -83,6 +85,7 @@ def test_resume_continues_the_step_counter_and_the_metrics(base, tmp_path) -> No
     assert (tmp_path / "checkpoint-2" / "trainer_state" / "optimizer.bin").is_file()
 
 
+@pytest.mark.slow
 def test_gradient_checkpointing_trains_a_step_without_deprecation_warnings(base, tmp_path) -> None:
     def checkpointing(view) -> dict[str, float]:
         return {"checkpointing": float(view.model.is_activation_checkpointing)}
