@@ -250,6 +250,9 @@ class PagePool:
         self._background(self._warm(self._slots[1:]))
 
     def _background(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        if self._closed:
+            coroutine.close()
+            return
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -344,7 +347,7 @@ class PagePool:
 
     def _give_back(self, slot: Slot) -> None:
         """Return a lent page to the idle queue, or park it if its browser is due for recycling."""
-        if slot not in self._slots:  # the pool closed meanwhile
+        if self._closed or slot not in self._slots:  # the pool closed meanwhile
             return
         owner = slot.owner
         if not owner.retiring and self._due(owner):
@@ -359,6 +362,7 @@ class PagePool:
             return True
         return (
             self._rss_ceiling_mb is not None
+            and browser.renders > 0
             and browser.renders % _RSS_CHECK_EVERY == 0
             and browser.rss_mb() > self._rss_ceiling_mb
         )
