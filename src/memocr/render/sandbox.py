@@ -123,6 +123,12 @@ class ChromiumLauncher:
         with open(os.open(launcher, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700), "w") as file:
             file.write("\n".join(script) + "\n")
 
+    @property
+    def home(self) -> str:
+        """The browser's private HOME (and TMPDIR), writable by the user it runs as."""
+        assert self._directory is not None, "prepare() first"
+        return os.path.join(self._directory, "home")
+
     def launch_options(self, flags: tuple[str, ...], timeout_s: float) -> dict[str, Any]:
         """Keyword arguments for Playwright's ``chromium.launch``."""
         assert self._directory is not None, "prepare() first"
