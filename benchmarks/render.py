@@ -1,6 +1,7 @@
 """Render throughput, latency, memory and cold start: in-process renderer, HTTP service, naive baseline.
 
     .venv/bin/python benchmarks/render.py [--profile memocr-v1|full] [--requests 240] [--workers N]
+                                          [--systems naive,in-process,http]
 
 Prints one row per (system, concurrency): renders/s, p50/p99 latency, RSS of the whole process tree
 (Chromium included) and the speed-up over the naive baseline (one warm browser, a new page per render,
@@ -30,6 +31,7 @@ from playwright.async_api import async_playwright
 from memocr.render import AsyncRenderer, get_profile
 from memocr.render.page import page_for
 from memocr.render.pool import CHROMIUM_FLAGS, CHROMIUM_PATH
+from memocr.render.sandbox import ChromiumLauncher
 
 CONCURRENCY = (1, 4, 8)
 
@@ -102,8 +104,10 @@ def row(system: str, concurrency: int, stats: dict[str, float], pid: int, baseli
 async def bench_naive(profile: str, requests: int) -> dict[int, float]:
     """The released design: one warm browser, but a new page for every render."""
     resolved = get_profile(profile)
+    launcher = ChromiumLauncher(CHROMIUM_PATH)  # sandboxed and offline, like the pool's browsers
+    launcher.prepare()
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM_PATH, args=list(CHROMIUM_FLAGS))
+        browser = await playwright.chromium.launch(**launcher.launch_options(CHROMIUM_FLAGS, 30))
         context = await browser.new_context(java_script_enabled=False, device_scale_factor=1)
         await context.route("**/*", lambda route: route.abort())
 
@@ -126,6 +130,7 @@ async def bench_naive(profile: str, requests: int) -> dict[int, float]:
             row("naive", concurrency, stats, psutil.Process().pid, None)
             rates[concurrency] = stats["rps"]
         await browser.close()
+    launcher.cleanup()
     return rates
 
 
@@ -141,7 +146,7 @@ async def bench_in_process(profile: str, requests: int, workers: int | None, nai
 
         for concurrency in CONCURRENCY:
             stats = await load(render, requests, concurrency)
-            row("in-process", concurrency, stats, psutil.Process().pid, naive[concurrency])
+            row("in-process", concurrency, stats, psutil.Process().pid, naive.get(concurrency))
 
 
 def free_port() -> int:
@@ -179,7 +184,7 @@ async def bench_service(profile: str, requests: int, workers: int | None, naive:
 
             for concurrency in CONCURRENCY:
                 stats = await load(render, requests, concurrency)
-                row("http", concurrency, stats, server.pid, naive[concurrency])
+                row("http", concurrency, stats, server.pid, naive.get(concurrency))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -192,11 +197,17 @@ async def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=None, help="pages in the pool (default: one per core, at least 2)"
     )
+    parser.add_argument(
+        "--systems", default="naive,in-process,http", help="comma-separated subset of naive,in-process,http"
+    )
     args = parser.parse_args()
+    systems = set(args.systems.split(","))
     print(f"profile {args.profile}, {args.requests} renders per row, {psutil.cpu_count()} CPU cores")
-    naive = await bench_naive(args.profile, args.requests)
-    await bench_in_process(args.profile, args.requests, args.workers, naive)
-    await bench_service(args.profile, args.requests, args.workers, naive)
+    naive = await bench_naive(args.profile, args.requests) if "naive" in systems else {}
+    if "in-process" in systems:
+        await bench_in_process(args.profile, args.requests, args.workers, naive)
+    if "http" in systems:
+        await bench_service(args.profile, args.requests, args.workers, naive)
 
 
 if __name__ == "__main__":
