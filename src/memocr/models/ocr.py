@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import statistics
+import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -42,6 +45,15 @@ OCR_OPEN = "[Text read from the image]"
 OCR_CLOSE = "[End of image text]"
 OCR_NOTHING = "(no legible text)"
 OCR_CUT = "[...]"
+
+
+# With `OcrReader(reuse_reads=True)`: the text of the last pictures read, by a digest of their pixels.
+# OCR is deterministic and costs seconds a picture on a CPU, and in training the same picture comes
+# back often: the cloze question is asked about the very picture the standard answer read, and a
+# memory small enough to fit several budgets at its own size gives the same picture at each of them.
+READ_CACHE_SIZE = 256
+_READ: OrderedDict[tuple[tuple[int, ...], bytes], str] = OrderedDict()
+_READ_LOCK = threading.Lock()
 
 
 @functools.cache
@@ -69,6 +81,22 @@ def _read_timed(image: Image.Image) -> tuple[str, float]:
     return "\n".join(_reading_order(result.boxes, result.txts)), seconds
 
 
+def _read_reused(image: Image.Image) -> tuple[str, float]:
+    """`_read_timed`, or the text of the same pixels read before (in 0 seconds; see `_READ`)."""
+    array = np.asarray(image.convert("RGB"))
+    key = (array.shape, hashlib.blake2b(array.tobytes(), digest_size=16).digest())
+    with _READ_LOCK:
+        if key in _READ:
+            _READ.move_to_end(key)
+            return _READ[key], 0.0
+    text, seconds = _read_timed(image)
+    with _READ_LOCK:
+        _READ[key] = text
+        if len(_READ) > READ_CACHE_SIZE:
+            _READ.popitem(last=False)
+    return text, seconds
+
+
 def _reading_order(boxes: Any, texts: tuple[str, ...]) -> list[str]:
     """Group detected boxes into lines (vertical centres closer than half a box height), order lines
     top to bottom and boxes within a line left to right."""
@@ -94,9 +122,12 @@ class OcrReader(ChatModel):
 
     image_tokens_in_context = False  # the image text is cut to fit the context here (see `_fit`)
 
-    def __init__(self, text_model: ChatModel):
+    def __init__(self, text_model: ChatModel, *, reuse_reads: bool = False):
+        """``reuse_reads``: a picture whose pixels were read before is not read again (its
+        ``ocr_seconds`` are then 0); for trainers and benchmarks that show one picture many times."""
         self.text_model = text_model
         self.name = f"ocr+{text_model.name}"
+        self.reuse_reads = reuse_reads
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -113,7 +144,7 @@ class OcrReader(ChatModel):
         read: list[str] = []
         ocr_seconds = 0.0
         for image in message_images(messages):
-            text, seconds = await asyncio.to_thread(_read_timed, image)
+            text, seconds = await asyncio.to_thread(_read_reused if self.reuse_reads else _read_timed, image)
             read.append(text)
             ocr_seconds += seconds
         text_messages, cut_tokens = await asyncio.to_thread(self._fit, messages, read, sampling.max_tokens)

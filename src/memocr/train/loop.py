@@ -6,6 +6,8 @@ old and reference log-probs, runs ``ppo_epochs`` passes of mini-batch updates (`
 steps the lr schedule and brings the generation engine up to date. Simplifications, stated: one
 process rolls out its own questions (no cross-process load balancing of rollouts); the lr schedule
 and warm-up count training steps, as veRL's do; a rollout that fails is left out of its group.
+After every step the memory freed is handed back to the system (`memocr.train.heap`), and the step's
+peak and remaining resident memory are logged (``memory/peak_gib``, ``memory/resident_gib``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from memocr.config import to_dict, write_config
 from memocr.errors import ConfigError, TrainingError
+from memocr.train import heap
 from memocr.train.batching import global_sum, mini_batches
 from memocr.train.checkpoint import checkpoints, load_checkpoint, resolve_resume, save_checkpoint
 from memocr.train.config import TrainConfig
@@ -121,6 +124,8 @@ def train(
         config.engine, base, model, accelerator, tokenizer, group_port=51216, local_batch=config.local_batch
     )
     parts = dict(model=model, ref=ref, optimizer=optimizer, schedule=schedule, inputs=inputs, engine=engine)
+    # A text-only policy reads its memory picture through OCR, as inference's CPU reader does (rollout.py).
+    parts["ocr"] = config.memory == "image" and inputs.image_token_id is None
     result = TrainResult(out=out, last_step=start, main=main)
     bar = tqdm(
         total=config.max_steps, initial=start, desc="training", unit="step", disable=not (progress and main)
@@ -133,7 +138,9 @@ def train(
                 runner.run(renderer.start())
             try:
                 for step in range(start + 1, config.max_steps + 1):
+                    heap.reset_peak()
                     metrics = _step(step, config, records, accelerator, runner, renderer, parts)
+                    metrics.update(heap.after_step())  # freed memory back to the system (heap.py)
                     if after_step is not None:
                         view = StepView(
                             step, metrics, config, accelerator.unwrap_model(model), ref,
@@ -187,7 +194,8 @@ def _step(
     batch = [records[i] for i in indices[rank * share : (rank + 1) * share]]
 
     model.eval()
-    rollouts = runner.run(rollout_batch(parts["engine"].chat_model, renderer, batch, config, step))
+    engine = parts["engine"].chat_model
+    rollouts = runner.run(rollout_batch(engine, renderer, batch, config, step, ocr=parts["ocr"]))
     weights = config.objective_weights()
     recorded = assign_advantages(rollouts, weights, config.normalize_std)
     turns = [turn for turn in recorded if inputs.trainable(turn)]

@@ -13,6 +13,12 @@ rule (`rewards.qa_reward`, `rewards.cloze_reward`), or `rewards.f1_reward` for t
 With ``memory: text`` the agent runs its MemAgent-style text mode: the same drafting turns, then the
 answer turn reads the first ``budget`` tokens of the memory as text. Only T_std is trained there.
 
+A text-only policy (no vision tower) reads its memory picture the way inference's CPU path does:
+through `OcrReader`, which replaces each image with the text OCR reads from it. The reader sits in
+front of the recorder, so OCR is a step of the environment: the recorded turns are the text prompts
+the policy was given (what OCR read from the budgeted, the degraded or the cloze picture) and what it
+wrote, and all of them, drafting and answers, are trained with their advantages.
+
 Each of the n rollouts of a question has its own seed (from the run seed, the step, the question and
 the rollout index), so the samples of a group differ and a rerun draws the same ones.
 """
@@ -30,6 +36,7 @@ from memocr.agent import MemoryAgent, Question
 from memocr.data.record import QARecord
 from memocr.errors import ModelError, TrainingError
 from memocr.models.base import ChatModel
+from memocr.models.ocr import OcrReader
 from memocr.train.advantages import AUG_M, AUG_Q, DRAFT, STD, ObjectiveWeights, Trajectory
 from memocr.train.augment import degrade
 from memocr.train.cloze import make_cloze
@@ -81,13 +88,17 @@ async def rollout(
     sample: int,
     seed: int | None,
     config: TrainConfig,
+    ocr: bool = False,
 ) -> Rollout:
-    """Roll out one trajectory of ``record``; a failure is returned in ``Rollout.error``, not raised."""
+    """Roll out one trajectory of ``record``; a failure is returned in ``Rollout.error``, not raised.
+    With ``ocr`` (a text-only policy) every picture is read through `OcrReader` in front of the recorder."""
     started = time.perf_counter()
     weights = config.objective_weights()
     result = Rollout(group=record.id, sample=sample)
     recorder = RecordingModel(engine)
-    agent = MemoryAgent(recorder, config.agent_settings(config.mode), renderer)
+    # OCR is the environment's step, not the policy's; T_augQ's picture is T_std's, read once.
+    reader = OcrReader(recorder, reuse_reads=True) if ocr else recorder
+    agent = MemoryAgent(reader, config.agent_settings(config.mode), renderer)
     question = Question(
         document=record.context,
         question=record.input,
@@ -138,6 +149,7 @@ async def rollout_batch(
     records: Sequence[QARecord],
     config: TrainConfig,
     step: int,
+    ocr: bool = False,
 ) -> list[Rollout]:
     """``config.n`` rollouts of every record, at most ``config.concurrency`` in flight, in order."""
     gate = asyncio.Semaphore(config.concurrency)
@@ -145,7 +157,7 @@ async def rollout_batch(
     async def one(record: QARecord, sample: int) -> Rollout:
         async with gate:
             seed = config.question_seed(step, record.id, sample)
-            return await rollout(engine, renderer, record, sample, seed, config)
+            return await rollout(engine, renderer, record, sample, seed, config, ocr)
 
     jobs = [one(record, sample) for record in records for sample in range(config.n)]
     return list(await asyncio.gather(*jobs))
