@@ -6,7 +6,14 @@ import pytest
 
 from memocr.errors import InputError
 from memocr.metrics import paper_boxed, score, sub_exact_match
-from memocr.train.rewards import READ_LAST_CHARS, cloze_reward, normalize, qa_reward
+from memocr.train.rewards import (
+    CLOZE_REWARDS,
+    READ_LAST_CHARS,
+    cloze_f1_reward,
+    cloze_reward,
+    normalize,
+    qa_reward,
+)
 
 
 @pytest.mark.parametrize("short", ["a", "k", "the", "ford"])
@@ -135,3 +142,20 @@ def test_bad_cloze_words() -> None:
         cloze_reward(r"\boxed{}", [])
     with pytest.raises(TypeError):
         cloze_reward(r"\boxed{a, b}", "a, b")
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (r"\boxed{river, 1871, Kelvaford}", 1.0),
+        ("river, 1871, Kelvaford", 1.0),  # no box: the whole reply is the stated answer
+        ("The answer is river and 1871", pytest.approx(2 * (2 / 3 * 2 / 3) / (4 / 3))),
+        ("no words from the passage", 0.0),
+    ],
+)
+def test_the_f1_cloze_reward_credits_each_blank_filled(response: str, expected) -> None:
+    words = ["river", "1871", "Kelvaford"]
+    assert cloze_f1_reward(response, words) == expected
+    assert CLOZE_REWARDS["f1"] is cloze_f1_reward and CLOZE_REWARDS["boxed"] is cloze_reward
+    with pytest.raises(InputError):
+        cloze_f1_reward(response, [])

@@ -109,5 +109,22 @@ def f1_reward(response: str, golds: Sequence[str]) -> float:
     return f1(extract_answer(response, "lenient", "boxed") or response, golds, "lenient")
 
 
+def cloze_f1_reward(response: str, words: Sequence[str]) -> float:
+    """The T_augQ reward under ``reward: f1``: :func:`f1_reward` against the one gold ``"w1, w2, w3"``.
+
+    Each blanked word stated earns a share (punctuation goes with the normalisation, so the commas do
+    not count), and so does a reply that copies more than the three words, less. Under the released
+    rule (:func:`cloze_reward`) a model that never writes ``\\boxed{}`` earns 0 on every cloze, so
+    T_augQ would have nothing to compare and its ablation would equal T_std alone.
+    """
+    if isinstance(words, str):
+        raise TypeError("words is a list of the blanked words, not a single string")
+    if not words:
+        raise InputError("a cloze reward needs the blanked words")
+    return f1_reward(response, [", ".join(words)])
+
+
 ANSWER_REWARDS = {"boxed": qa_reward, "f1": f1_reward}
 """The answer rewards ``TrainConfig.reward`` names."""
+CLOZE_REWARDS = {"boxed": cloze_reward, "f1": cloze_f1_reward}
+"""The cloze (T_augQ) reward that goes with each answer reward."""

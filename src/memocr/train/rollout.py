@@ -7,8 +7,8 @@ log-probs switched on and keeps what the trainer needs: the messages, the prompt
 the engine's log-probs and the image. Then the same agent asks the two training-only questions about
 the same memory picture: T_augM (the same question on the `degrade`d image) and T_augQ (a cloze
 question on the memory's own words, `make_cloze`, on the unchanged image). Rewards are the released
-rule (`rewards.qa_reward`, `rewards.cloze_reward`), or `rewards.f1_reward` for the answers when
-``reward: f1``.
+rule (`rewards.qa_reward`, `rewards.cloze_reward`), or token F1 of the stated answer when
+``reward: f1`` (`rewards.f1_reward`, `rewards.cloze_f1_reward`).
 
 With ``memory: text`` the agent runs its MemAgent-style text mode: the same drafting turns, then the
 answer turn reads the first ``budget`` tokens of the memory as text. Only T_std is trained there.
@@ -42,7 +42,7 @@ from memocr.train.augment import degrade
 from memocr.train.cloze import make_cloze
 from memocr.train.config import TrainConfig
 from memocr.train.recording import Call, RecordingModel
-from memocr.train.rewards import ANSWER_REWARDS, cloze_reward
+from memocr.train.rewards import ANSWER_REWARDS, CLOZE_REWARDS
 from memocr.train.turns import Turn
 
 
@@ -135,7 +135,7 @@ async def rollout(
             if cloze is not None:
                 completion = await agent.ask_image(answer.image, cloze.prompt, sampling)
                 result.turns.append(_turn(recorder.calls[-1], AUG_Q, record.id, sample))
-                result.rewards[AUG_Q] = cloze_reward(completion.text, cloze.words)
+                result.rewards[AUG_Q] = CLOZE_REWARDS[config.reward](completion.text, cloze.words)
     except Exception as error:  # one failed rollout is left out of its group, the step goes on
         result.error = f"answering: {type(error).__name__}: {error}"
         result.turns = []
