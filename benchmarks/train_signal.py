@@ -36,8 +36,10 @@ In the same run the policy answers the same held-out questions (none of them a t
 with fixed seeds) after step 1 and every ``--eval-every`` steps; the frozen reference (the initial
 weights the KL term uses) answers them at the first and the last evaluation (same seeds, same weights:
 it does not move). The curve table has: step, training mean reward, held-out reward of the policy and
-of the frozen copy, loss, KL and seconds. Then the update throughput (tokens of the trained turns per
-second of the update phase, prompt and completion, forward and backward) and the rollout throughput.
+of the frozen copy, loss, KL, seconds, and the step's peak resident memory and what stays resident
+after the trainer hands freed memory back (`memocr.train.heap`). Then the update throughput (tokens
+of the trained turns per second of the update phase, prompt and completion, forward and backward) and
+the rollout throughput.
 Figures go to OUT/train_signal.json and a plot to OUT/train_signal.png.
 
 CPU notes: bf16 autocast (``mixed_precision: bf16``) is about 3x faster than float32 on a CPU with
@@ -190,6 +192,8 @@ class HeldOut:
             "trained_tokens": metrics.get("turns/total", 0)
             * (metrics.get("length/prompt", 0) + metrics.get("length/completion", 0)),
             "completion_tokens": metrics.get("turns/total", 0) * metrics.get("length/completion", 0),
+            "peak_gib": metrics.get("memory/peak_gib"),
+            "resident_gib": metrics.get("memory/resident_gib"),
         }
         last = view.step == view.config.max_steps
         out: dict[str, float] = {}
@@ -218,7 +222,7 @@ class HeldOut:
 
 HEADER = (
     f"{'step':>4} {'train':>6} {'policy':>7} {'frozen':>7} {'boxed p/f':>10} {'loss':>9} {'kl':>9} "
-    f"{'step s':>7} {'total s':>8}"
+    f"{'step s':>7} {'total s':>8} {'peak GiB':>8} {'RSS GiB':>7}"
 )
 
 
@@ -234,7 +238,8 @@ def format_row(row: dict[str, Any]) -> str:
     return (
         f"{row['step']:>4} {_num(row['train_reward'], '.3f', 6)} {_num(row.get('policy'), '.3f', 7)} "
         f"{_num(row.get('frozen'), '.3f', 7)} {boxed:>10} {_num(row['loss'], '.4f', 9)} "
-        f"{_num(row['kl'], '.2e', 9)} {_num(row['step_seconds'], '.1f', 7)} {row['elapsed']:>8.0f}"
+        f"{_num(row['kl'], '.2e', 9)} {_num(row['step_seconds'], '.1f', 7)} {row['elapsed']:>8.0f} "
+        f"{_num(row.get('peak_gib'), '.2f', 8)} {_num(row.get('resident_gib'), '.2f', 7)}"
     )
 
 
@@ -360,7 +365,11 @@ def main() -> None:
         "rollouts_per_second": len(rows) * rollouts / rollout_seconds,
         "wall_seconds": wall,
         "threads": args.threads,
-        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        # The trainer resets the peak at every step (memocr.train.heap): the run's peak is the largest.
+        "peak_rss_gib": max(
+            [r["peak_gib"] for r in rows if r.get("peak_gib") is not None]
+            or [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20]
+        ),
     }
     print()
     print(
