@@ -43,6 +43,9 @@ HOSTILE: dict[str, str] = {
     "html_escapes_the_page": "</div></div>"
     '<div style="position:absolute; width:100000px; height:100000px">x</div>'
     '<p style="margin-top:50000px">far below</p>',
+    "style_lifts_the_frame": "<style>.frame { max-width: none !important; max-height: none !important; "
+    "overflow: visible !important; contain: none !important; display: contents !important }</style>"
+    '<div style="width:60000px;height:60000px;background:#eee">x</div>',
     "script": "<script>while (true) {}</script><script>document.body.innerHTML = 'x'</script>text",
     "zero_width_and_rtl": "\u200b" * 5000 + "\u202eשלום עולם\u202c مرحبا \u200d\u200c\ufeff end",
     "unclosed_fence": "# Fact\n\n```python\nprint('never closed')\n" + "more code\n" * 50,
