@@ -13,6 +13,7 @@ from memocr.agent import AgentSettings, MemoryAgent, Question
 from memocr.budget import fit_to_budget, visual_tokens
 from memocr.models import ContextLengthError, ModelError, SamplingParams, load_model
 from memocr.models.hf import HfModel, HfTokenizer, expand_image_pads, qwen_vl_pieces
+from memocr.models.ocr import OcrReader
 from memocr.models.tiny import build_tiny_qwen2_5_vl, build_tiny_text_lm, build_tiny_tokenizer
 
 # Text that a naive encoder turns into control tokens of the chat format.
@@ -26,14 +27,12 @@ def vlm(tmp_path_factory) -> HfModel:
 
 @pytest.fixture(scope="module")
 def text_lm(tmp_path_factory) -> HfModel:
-    return load_model(f"hf://{build_tiny_text_lm(tmp_path_factory.mktemp('tiny-lm'))}")
+    return HfModel(build_tiny_text_lm(tmp_path_factory.mktemp("tiny-lm")))
 
 
 @pytest.fixture(scope="module")
 def small_lm(tmp_path_factory) -> HfModel:
-    return load_model(
-        f"hf://{build_tiny_text_lm(tmp_path_factory.mktemp('small-lm'), max_position_embeddings=64)}"
-    )
+    return HfModel(build_tiny_text_lm(tmp_path_factory.mktemp("small-lm"), max_position_embeddings=64))
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +48,16 @@ def page() -> Image.Image:
     for row in range(20):
         draw.text((20, 20 + 38 * row), f"line {row}: Marie Curie, Warsaw, 1867", fill="black")
     return image
+
+
+def test_a_text_lm_spec_reads_images_through_ocr_and_a_vlm_spec_sees_pixels(tmp_path, vlm, page):
+    reader = load_model(f"hf://{build_tiny_text_lm(tmp_path / 'lm')}")
+    assert isinstance(reader, OcrReader) and isinstance(reader.text_model, HfModel)
+    completion = _ask(reader, _image_question(page))
+    # The text model got what OCR read, not pixels, and spent no image tokens.
+    assert "Marie Curie" in completion.ocr_text[0] and "line 19" in completion.ocr_text[0]
+    assert completion.usage.image_tokens is None
+    assert isinstance(vlm, HfModel) and vlm.is_vision
 
 
 def _ask(model, messages, **sampling):

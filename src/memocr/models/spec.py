@@ -27,7 +27,8 @@ SPEC_FORMS = """accepted model specs:
   openai://HOST:PORT/v1?model=NAME   an OpenAI-compatible server (vLLM, SGLang, ...) over http
   openai+https://HOST/v1?model=NAME  the same over https (api_key=KEY option, else OPENAI_API_KEY;
                                      user:password@HOST for HTTP basic auth)
-  hf:///path/to/model                a local transformers model (Qwen2.5-VL, Qwen2-VL or a text LM)"""
+  hf:///path/to/model                a local transformers model: Qwen2.5-VL, Qwen2-VL, or a text LM
+                                     with the OCR reader in front for images"""
 
 
 # Option names whose values are credentials; so is any name ending in one of SECRET_SUFFIXES.
@@ -146,8 +147,11 @@ def _build(spec: str, options: dict[str, Any]) -> ChatModel:
         return OpenAICompat(parsed.location, model, **_typed(spec, OpenAICompat, merged))
     if parsed.backend == "hf":
         from memocr.models.hf import HfModel
+        from memocr.models.ocr import OcrReader
 
-        return HfModel(parsed.location, **_typed(spec, HfModel, merged))
+        hf_model = HfModel(parsed.location, **_typed(spec, HfModel, merged))
+        # A text-only model (a policy trained on the OCR'd image memory) reads pictures as it was trained.
+        return hf_model if hf_model.is_vision else OcrReader(hf_model)
 
     if parsed.backend == "embedded":
         from memocr.models.embedded import build_embedded
