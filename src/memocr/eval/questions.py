@@ -58,9 +58,8 @@ def _dataset_records(dataset: str, config: EvalConfig) -> list[list[QARecord]]:
             f"{', '.join(DATA_SUFFIXES)} file"
         )
     lengths = config.length or list(PAPER_LENGTHS)
-    return [
-        load_records(_named_file(dataset, length, config.data_dir), dataset=dataset) for length in lengths
-    ]
+    name = dataset.replace("-", "_")  # files are named as `memocr data build ruler-hotpotqa` writes them
+    return [load_records(_named_file(name, length, config.data_dir), dataset=name) for length in lengths]
 
 
 def _named_file(name: str, length: int, data_dir: Path) -> Path:
@@ -70,6 +69,7 @@ def _named_file(name: str, length: int, data_dir: Path) -> Path:
             return candidate
     raise InputError(
         f"no file for dataset {name!r} at length {length} in {data_dir} (looked for "
-        f"{', '.join(c.name for c in candidates)}); build it with `memocr data build {name} "
+        f"{', '.join(c.name for c in candidates)}); build it with "
+        f"`memocr data build {name.replace('_', '-')} "
         f"--num-docs {length} --out {data_dir}`, or pass a file to --dataset"
     )
