@@ -53,8 +53,8 @@ def read_trace(trace_dir: Path) -> dict:
 def test_tiny_embedded_tier_answers_at_every_budget_and_writes_the_trace(document, tmp_path):
     budgets = ["1024", "256", "64", "16"]
     result = ask(
-        "--doc", str(document), "--question", QUESTION, "--model", "embedded:tiny", "--chunk-tokens", "300",
-        "--max-memory-tokens", "96", "--max-answer-tokens", "32",
+        "--doc", str(document), "--question", QUESTION, "--model", "embedded:tiny", "--chunk-tokens", "500",
+        "--max-memory-tokens", "64", "--max-answer-tokens", "32",
         *[arg for b in budgets for arg in ("--budget", b)], "--trace-dir", str(tmp_path),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -13,7 +13,10 @@ from memocr.prompts import (
     BRIEF_PROMPTS,
     DRAFT_TEXT,
     DRAFT_TEXT_BRIEF,
+    INITIAL_MEMORY,
     SYSTEM_SOURCE_ONLY,
+    PromptTemplate,
+    last_section,
 )
 from scripted_model import ScriptedModel
 
@@ -77,3 +80,34 @@ def test_without_suggestions_the_standard_prompts_are_sent_alone():
     assert trace.prompts == {"draft": DRAFT_TEXT.id, "answer": ANSWER_FROM_TEXT.id}
     assert all([m["role"] for m in messages] == ["user"] for messages in model.messages)
 
+
+LAST = PromptTemplate(
+    "draft-text-last-test",
+    1,
+    "This is the last section. " * 20
+    + "<problem>{question}</problem><memory>{memory}</memory><section>{chunk}</section>",
+)
+
+
+def test_a_suggested_last_section_prompt_drafts_the_last_chunk_only():
+    model = RecordingModel(reply)
+    model.suggested_prompts = MappingProxyType({last_section(DRAFT_TEXT.name): LAST})
+    trace = run(model)
+    drafts = [messages[0]["content"][0]["text"] for messages in model.messages[:3]]
+    assert [text.startswith("This is the last section.") for text in drafts] == [False, False, True]
+    assert trace.prompts == {"draft": DRAFT_TEXT.id, "draft_last": LAST.id, "answer": ANSWER_FROM_TEXT.id}
+
+
+def test_the_longer_of_the_drafting_prompts_sets_the_context_plan():
+    plain = RecordingModel(reply, context_length=1000)
+    with_last = RecordingModel(reply, context_length=1000)
+    with_last.suggested_prompts = MappingProxyType({last_section(DRAFT_TEXT.name): LAST})
+    settings = AgentSettings(mode="text", max_memory_tokens=64, max_answer_tokens=16)
+    fitted_plain = MemoryAgent(plain, settings).plan("Which word?", [64]).chunk_tokens
+    fitted_last = MemoryAgent(with_last, settings).plan("Which word?", [64]).chunk_tokens
+
+    def words(template: PromptTemplate) -> int:
+        return len(template.format(question="", chunk="", memory=INITIAL_MEMORY).split())
+
+    assert words(LAST) > words(DRAFT_TEXT)
+    assert fitted_plain - fitted_last == words(LAST) - words(DRAFT_TEXT)

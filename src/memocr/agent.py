@@ -34,6 +34,7 @@ from memocr.prompts import (
     DRAFT_TEXT,
     INITIAL_MEMORY,
     PromptTemplate,
+    last_section,
 )
 from memocr.render.profiles import DEFAULT_PROFILE, PROFILES
 from memocr.token_plan import TokenPlan, plan_tokens
@@ -54,6 +55,8 @@ class Mode:
     draft_prompt: PromptTemplate
     answer_prompt: PromptTemplate
     input_format: Literal["markdown", "html"] | None
+    # The drafting prompt of the document's last chunk, where a model suggests one of its own.
+    last_draft_prompt: PromptTemplate | None = None
 
 
 # The registry of modes: the choices of every command's --mode.
@@ -221,7 +224,7 @@ class MemoryAgent:
             },
             suggested=self.model.suggested_settings,
             context_length=self.model.context_length,
-            draft_prompt_tokens=self._template_tokens(self.mode.draft_prompt) + question_tokens,
+            draft_prompt_tokens=max(map(self._template_tokens, self._draft_prompts())) + question_tokens,
             answer_prompt_tokens=self._template_tokens(self.mode.answer_prompt) + question_tokens,
             answer_view_tokens=answer_view_tokens,
             model_name=self.model.name,
@@ -351,7 +354,8 @@ class MemoryAgent:
         memory = INITIAL_MEMORY
         for index, chunk in enumerate(chunks):
             run.chunk_index = index
-            step = await self._draft(question.question, chunk, index, memory, sampling)
+            last = index == len(chunks) - 1
+            step = await self._draft(question.question, chunk, index, memory, sampling, last=last)
             memory = step.memory
             run.steps.append(step)
             if on_step is not None:
@@ -410,8 +414,14 @@ class MemoryAgent:
             chunks_total=run.chunks_total,
         )
 
+    def _draft_prompts(self) -> list[PromptTemplate]:
+        last = self.mode.last_draft_prompt
+        return [self.mode.draft_prompt] if last is None else [self.mode.draft_prompt, last]
+
     def _prompt_ids(self) -> dict[str, str]:
         ids = {"draft": self.mode.draft_prompt.id, "answer": self.mode.answer_prompt.id}
+        if self.mode.last_draft_prompt is not None:
+            ids["draft_last"] = self.mode.last_draft_prompt.id
         if self.model.system_prompt is not None:
             ids["system"] = self.model.system_prompt.id
         return ids
@@ -442,9 +452,10 @@ class MemoryAgent:
         return list(await asyncio.gather(*(one(question) for question in questions)))
 
     async def _draft(
-        self, question: str, chunk: Chunk, index: int, memory: str, sampling: SamplingParams
+        self, question: str, chunk: Chunk, index: int, memory: str, sampling: SamplingParams, *, last: bool
     ) -> DraftStep:
-        prompt = self.mode.draft_prompt.format(question=question, chunk=chunk.text, memory=memory)
+        template = (last and self.mode.last_draft_prompt) or self.mode.draft_prompt
+        prompt = template.format(question=question, chunk=chunk.text, memory=memory)
         completion = await self._chat({"type": "text", "text": prompt}, sampling=sampling)
         return DraftStep(
             chunk_index=index,
@@ -527,6 +538,7 @@ def _with_model_prompts(mode: Mode, model: ChatModel) -> Mode:
     return dataclasses.replace(
         mode,
         draft_prompt=suggested.get(mode.draft_prompt.name, mode.draft_prompt),
+        last_draft_prompt=suggested.get(last_section(mode.draft_prompt.name)),
         answer_prompt=suggested.get(mode.answer_prompt.name, mode.answer_prompt),
     )
 

@@ -179,6 +179,12 @@ ANSWER_FROM_TEXT_BRIEF = PromptTemplate(
     "Your answer:",
 )
 
+def last_section(name: str) -> str:
+    """The key under which a model suggests the drafting prompt of a document's last chunk, in place
+    of drafting template `name` (see `ChatModel.suggested_prompts`)."""
+    return f"{name}:last"
+
+
 # Standard template name -> its small-model variant.
 BRIEF_PROMPTS = {
     template.name: brief
