@@ -85,17 +85,21 @@ def test_default_embedded_tier_answers_the_shipped_document_question_from_the_im
     differ (one thread drafted a longer first memory, never added the birthplace and answered "Edda
     Vale"; docs/models.md)."""
     result = ask(
-        "--config", str(EXAMPLES / "demo.yaml"), "--budget", "1024",
+        "--config", str(EXAMPLES / "demo.yaml"), "--budget", "16",
         "--trace-dir", str(tmp_path),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     trace = read_trace(tmp_path)
-    assert trace["model"] == "embedded" and len(trace["steps"]) == 4
+    assert trace["model"] == "embedded" and trace["chunks_total"] == 4
+    # Four drafting turns, then the headline turn that puts the answer first, in the largest type.
+    assert [step.get("headline", False) for step in trace["steps"]] == [False] * 4 + [True]
     assert trace["prompts"] == {
         "draft": "draft-markdown-layout-brief@v2",
-        "answer": "answer-image-brief@v1",
+        "headline": "headline-brief@v1",
+        "answer": "answer-image-brief@v2",
         "system": "system-source-only@v1",
     }
+    assert trace["final_memory"].startswith("# Answer: ")
     (answer,) = trace["answers"]
     assert answer["answer"] == "Larch Crossing", (trace["final_memory"], answer["response"])
 

@@ -13,10 +13,11 @@ from memocr.prompts import (
     BRIEF_PROMPTS,
     DRAFT_TEXT,
     DRAFT_TEXT_BRIEF,
+    HEADLINE_BRIEF,
     INITIAL_MEMORY,
     SYSTEM_SOURCE_ONLY,
     PromptTemplate,
-    last_section,
+    headline_key,
 )
 from scripted_model import ScriptedModel
 
@@ -51,16 +52,19 @@ def test_suggested_prompts_and_system_message_are_sent_and_recorded():
     trace = run(model)
     assert trace.prompts == {
         "draft": DRAFT_TEXT_BRIEF.id,
+        "headline": HEADLINE_BRIEF.id,
         "answer": ANSWER_FROM_TEXT_BRIEF.id,
         "system": SYSTEM_SOURCE_ONLY.id,
     }
-    assert len(model.messages) == 3 + 2  # three chunks, two budgets
+    assert len(model.messages) == 3 + 1 + 2  # three chunks, the headline, two budgets
     for messages in model.messages:
         assert [m["role"] for m in messages] == ["system", "user"]
         assert messages[0]["content"] == SYSTEM_SOURCE_ONLY.text
-    drafts, answers = model.messages[:3], model.messages[3:]
+    drafts, headline, answers = model.messages[:3], model.messages[3], model.messages[4:]
     assert all("Start with a line `Looking for: ...`" in m[1]["content"][0]["text"] for m in drafts)
-    assert all("for example \\boxed{Paris}" in m[1]["content"][0]["text"] for m in answers)
+    assert headline[1]["content"][0]["text"].startswith("<memory>\nnotes\n</memory>")
+    assert all("copied from the memory as it is written" in m[1]["content"][0]["text"] for m in answers)
+    assert trace.final_memory == "Answer: w7\nnotes"
     assert trace.answers[0].answer == "w7"
 
 
@@ -81,33 +85,42 @@ def test_without_suggestions_the_standard_prompts_are_sent_alone():
     assert all([m["role"] for m in messages] == ["user"] for messages in model.messages)
 
 
-LAST = PromptTemplate(
-    "draft-text-last-test",
-    1,
-    "This is the last section. " * 20
-    + "<problem>{question}</problem><memory>{memory}</memory><section>{chunk}</section>",
+HEADLINE = PromptTemplate(
+    "headline-test", 1, "HEADLINE " * 100 + "<problem>{question}</problem><memory>{memory}</memory>"
 )
 
 
-def test_a_suggested_last_section_prompt_drafts_the_last_chunk_only():
-    model = RecordingModel(reply)
-    model.suggested_prompts = MappingProxyType({last_section(DRAFT_TEXT.name): LAST})
+def headline_reply(prompt: str, images: list) -> str:
+    if prompt.startswith("HEADLINE"):
+        return "The answer is \\boxed{w7 and w8}"
+    return "# Looking for: a word\n- notes" if "<section>" in prompt else "\\boxed{w7}"
+
+
+def test_a_headline_turn_puts_the_answer_first_in_a_text_memory():
+    model = RecordingModel(headline_reply)
+    model.suggested_prompts = MappingProxyType({headline_key(DRAFT_TEXT.name): HEADLINE})
     trace = run(model)
-    drafts = [messages[0]["content"][0]["text"] for messages in model.messages[:3]]
-    assert [text.startswith("This is the last section.") for text in drafts] == [False, False, True]
-    assert trace.prompts == {"draft": DRAFT_TEXT.id, "draft_last": LAST.id, "answer": ANSWER_FROM_TEXT.id}
+    assert [step.headline for step in trace.steps] == [False, False, False, True]
+    assert trace.final_memory == "Answer: w7 and w8\n# Looking for: a word\n- notes"
+    assert trace.prompts == {"draft": DRAFT_TEXT.id, "headline": HEADLINE.id, "answer": ANSWER_FROM_TEXT.id}
+    # The headline turn saw the problem and the words of the last draft (no Markdown marks), no chunk.
+    headline_prompt = model.messages[3][0]["content"][0]["text"]
+    assert (
+        "<memory>Looking for: a word\nnotes</memory>" in headline_prompt
+        and "<section>" not in headline_prompt
+    )
 
 
-def test_the_longer_of_the_drafting_prompts_sets_the_context_plan():
+def test_the_longer_of_the_drafting_and_headline_prompts_sets_the_context_plan():
     plain = RecordingModel(reply, context_length=1000)
-    with_last = RecordingModel(reply, context_length=1000)
-    with_last.suggested_prompts = MappingProxyType({last_section(DRAFT_TEXT.name): LAST})
+    with_headline = RecordingModel(reply, context_length=1000)
+    with_headline.suggested_prompts = MappingProxyType({headline_key(DRAFT_TEXT.name): HEADLINE})
     settings = AgentSettings(mode="text", max_memory_tokens=64, max_answer_tokens=16)
     fitted_plain = MemoryAgent(plain, settings).plan("Which word?", [64]).chunk_tokens
-    fitted_last = MemoryAgent(with_last, settings).plan("Which word?", [64]).chunk_tokens
+    fitted_headline = MemoryAgent(with_headline, settings).plan("Which word?", [64]).chunk_tokens
 
     def words(template: PromptTemplate) -> int:
         return len(template.format(question="", chunk="", memory=INITIAL_MEMORY).split())
 
-    assert words(LAST) > words(DRAFT_TEXT)
-    assert fitted_plain - fitted_last == words(LAST) - words(DRAFT_TEXT)
+    assert words(HEADLINE) > words(DRAFT_TEXT)
+    assert fitted_plain - fitted_headline == words(HEADLINE) - words(DRAFT_TEXT)

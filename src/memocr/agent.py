@@ -23,6 +23,7 @@ from memocr.budget import DEFAULT_MAX_PIXELS, PIXELS_PER_TOKEN, fit_to_budget, v
 from memocr.chunking import Chunk, chunk_document, clean_memory, truncate_to_tokens
 from memocr.config import at_least, check_fields
 from memocr.errors import InputError, MemocrError, QuestionFailed
+from memocr.headline import headline_answer, reading_view, with_headline
 from memocr.metrics import extract_answer
 from memocr.models.base import SamplingParams
 from memocr.prompts import (
@@ -34,7 +35,7 @@ from memocr.prompts import (
     DRAFT_TEXT,
     INITIAL_MEMORY,
     PromptTemplate,
-    last_section,
+    headline_key,
 )
 from memocr.render.profiles import DEFAULT_PROFILE, PROFILES
 from memocr.token_plan import TokenPlan, plan_tokens
@@ -55,8 +56,8 @@ class Mode:
     draft_prompt: PromptTemplate
     answer_prompt: PromptTemplate
     input_format: Literal["markdown", "html"] | None
-    # The drafting prompt of the document's last chunk, where a model suggests one of its own.
-    last_draft_prompt: PromptTemplate | None = None
+    # A closing turn that puts the answer first in the memory (memocr.headline), where a model asks for one.
+    headline_prompt: PromptTemplate | None = None
 
 
 # The registry of modes: the choices of every command's --mode.
@@ -354,8 +355,7 @@ class MemoryAgent:
         memory = INITIAL_MEMORY
         for index, chunk in enumerate(chunks):
             run.chunk_index = index
-            last = index == len(chunks) - 1
-            step = await self._draft(question.question, chunk, index, memory, sampling, last=last)
+            step = await self._draft(question.question, chunk, index, memory, sampling)
             memory = step.memory
             run.steps.append(step)
             if on_step is not None:
@@ -363,6 +363,13 @@ class MemoryAgent:
             if progress is not None:
                 progress(index + 1, len(chunks))
         run.chunk_index = None
+        if self.mode.headline_prompt is not None:
+            headline_sampling = dataclasses.replace(sampling, max_tokens=run.plan.max_answer_tokens)
+            step = await self._headline(question.question, memory, len(chunks), headline_sampling)
+            memory = step.memory
+            run.steps.append(step)
+            if on_step is not None:
+                on_step(step)
         run.timings["drafting"] = sum(step.seconds for step in run.steps)
         return memory
 
@@ -415,13 +422,13 @@ class MemoryAgent:
         )
 
     def _draft_prompts(self) -> list[PromptTemplate]:
-        last = self.mode.last_draft_prompt
-        return [self.mode.draft_prompt] if last is None else [self.mode.draft_prompt, last]
+        headline = self.mode.headline_prompt
+        return [self.mode.draft_prompt] if headline is None else [self.mode.draft_prompt, headline]
 
     def _prompt_ids(self) -> dict[str, str]:
         ids = {"draft": self.mode.draft_prompt.id, "answer": self.mode.answer_prompt.id}
-        if self.mode.last_draft_prompt is not None:
-            ids["draft_last"] = self.mode.last_draft_prompt.id
+        if self.mode.headline_prompt is not None:
+            ids["headline"] = self.mode.headline_prompt.id
         if self.model.system_prompt is not None:
             ids["system"] = self.model.system_prompt.id
         return ids
@@ -452,10 +459,9 @@ class MemoryAgent:
         return list(await asyncio.gather(*(one(question) for question in questions)))
 
     async def _draft(
-        self, question: str, chunk: Chunk, index: int, memory: str, sampling: SamplingParams, *, last: bool
+        self, question: str, chunk: Chunk, index: int, memory: str, sampling: SamplingParams
     ) -> DraftStep:
-        template = (last and self.mode.last_draft_prompt) or self.mode.draft_prompt
-        prompt = template.format(question=question, chunk=chunk.text, memory=memory)
+        prompt = self.mode.draft_prompt.format(question=question, chunk=chunk.text, memory=memory)
         completion = await self._chat({"type": "text", "text": prompt}, sampling=sampling)
         return DraftStep(
             chunk_index=index,
@@ -466,6 +472,26 @@ class MemoryAgent:
             seconds=completion.seconds,
             prefill_seconds=completion.prefill_seconds,
             decode_seconds=completion.decode_seconds,
+        )
+
+    async def _headline(self, question: str, memory: str, index: int, sampling: SamplingParams) -> DraftStep:
+        """The closing turn (see `memocr.headline`): the memory led by the answer the model gives."""
+        assert self.mode.headline_prompt is not None
+        prompt = self.mode.headline_prompt.format(question=question, memory=reading_view(memory))
+        completion = await self._chat({"type": "text", "text": prompt}, sampling=sampling)
+        answer = headline_answer(completion.text)
+        if answer is not None:
+            memory = with_headline(memory, answer, markdown=self.mode.input_format == "markdown")
+        return DraftStep(
+            chunk_index=index,
+            chunk_tokens=0,
+            memory=memory,
+            prompt_tokens=completion.usage.prompt_tokens,
+            completion_tokens=completion.usage.completion_tokens,
+            seconds=completion.seconds,
+            prefill_seconds=completion.prefill_seconds,
+            decode_seconds=completion.decode_seconds,
+            headline=True,
         )
 
     async def _render(self, memory: str) -> RenderInfo:
@@ -538,7 +564,7 @@ def _with_model_prompts(mode: Mode, model: ChatModel) -> Mode:
     return dataclasses.replace(
         mode,
         draft_prompt=suggested.get(mode.draft_prompt.name, mode.draft_prompt),
-        last_draft_prompt=suggested.get(last_section(mode.draft_prompt.name)),
+        headline_prompt=suggested.get(headline_key(mode.draft_prompt.name)),
         answer_prompt=suggested.get(mode.answer_prompt.name, mode.answer_prompt),
     )
 

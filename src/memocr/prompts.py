@@ -157,13 +157,13 @@ DRAFT_TEXT_BRIEF = PromptTemplate(
 )
 
 _BRIEF_ANSWER = (
-    "Reply with the answer alone, a short name, place or number taken from the memory, inside "
-    "\\boxed{{}}, for example \\boxed{{Paris}}."
+    "Reply with the answer alone, copied from the memory as it is written there (a name, a number, a "
+    "date or a short phrase), inside \\boxed{{}}, for example \\boxed{{Paris}}."
 )
 
 ANSWER_FROM_IMAGE_BRIEF = PromptTemplate(
     "answer-image-brief",
-    1,
+    2,
     "You are given a problem and, in the attached image, your memory of a long article. Answer the "
     f"problem using only the memory. {_BRIEF_ANSWER}\n\n"
     "<problem>\n{question}\n</problem>\n\n"
@@ -172,17 +172,32 @@ ANSWER_FROM_IMAGE_BRIEF = PromptTemplate(
 
 ANSWER_FROM_TEXT_BRIEF = PromptTemplate(
     "answer-text-brief",
-    1,
+    2,
     "You are given a problem and your memory of a long article. Answer the problem using only the "
     f"memory. {_BRIEF_ANSWER}\n\n"
     "<problem>\n{question}\n</problem>\n\n<memory>\n{memory}\n</memory>\n\n"
     "Your answer:",
 )
 
-def last_section(name: str) -> str:
-    """The key under which a model suggests the drafting prompt of a document's last chunk, in place
-    of drafting template `name` (see `ChatModel.suggested_prompts`)."""
-    return f"{name}:last"
+# The closing turn of the small-model memories (memocr.headline): the answer in a few words, which then
+# leads the memory. The memory comes first: after the problem, the 1.5B model answered with a name the
+# notes put in bold more often than from the note that answers (docs/models.md).
+HEADLINE_BRIEF = PromptTemplate(
+    "headline-brief",
+    1,
+    "<memory>\n{memory}\n</memory>\n\n"
+    "You are given a problem and, above, your memory of a long article. Answer the problem using only "
+    "the memory. Reply with the answer alone, a short name, place or number taken from the memory, "
+    "inside \\boxed{{}}, for example \\boxed{{Paris}}.\n\n"
+    "<problem>\n{question}\n</problem>\n\n"
+    "Your answer:",
+)
+
+
+def headline_key(name: str) -> str:
+    """The key under which a model suggests a headline prompt (`memocr.headline`) for the memories that
+    drafting template `name` writes (see `ChatModel.suggested_prompts`)."""
+    return f"{name}:headline"
 
 
 # Standard template name -> its small-model variant.
@@ -194,7 +209,7 @@ BRIEF_PROMPTS = {
         (ANSWER_FROM_IMAGE, ANSWER_FROM_IMAGE_BRIEF),
         (ANSWER_FROM_TEXT, ANSWER_FROM_TEXT_BRIEF),
     ]
-}
+} | {headline_key(template.name): HEADLINE_BRIEF for template in (DRAFT_MARKDOWN_LAYOUT, DRAFT_TEXT)}
 
 # A system message for small embedded models (see memocr.models.embedded), sent before every drafting
 # and answer turn. Small models otherwise fill a memory with facts they know or invent (a 1.5B model

@@ -40,6 +40,8 @@ class DraftStep:
     seconds: float
     prefill_seconds: float | None = None
     decode_seconds: float | None = None
+    # The closing turn that put the answer first (memocr.headline); it read no chunk.
+    headline: bool = False
 
 
 @dataclass

@@ -117,7 +117,7 @@ async def ask(config: AskConfig, document: str) -> int:
 def _print_trace(trace: Trace) -> None:
     print(f"Question: {trace.question}")
     print(
-        f"Read {trace.document_tokens:,} tokens in {len(trace.steps)} chunk(s) of up to "
+        f"Read {trace.document_tokens:,} tokens in {trace.chunks_total} chunk(s) of up to "
         f"{trace.chunk_tokens:,} with {trace.model} ({trace.mode} mode); "
         f"final memory: {len(trace.final_memory):,} characters"
     )
