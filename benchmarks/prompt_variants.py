@@ -75,7 +75,8 @@ ANSWER_FIRST = {
             "`Answer: ...`",
             "`Looking for: ...`",
             "",
-            "Answer: not found yet\nLooking for: where Orin Dace was born\nKelva Mills was founded by Orin Dace.\n\n"
+            "Answer: not found yet\nLooking for: where Orin Dace was born\n"
+            "Kelva Mills was founded by Orin Dace.\n\n"
             "and after a later section that says Orin Dace was born in Tarnby:\n"
             "Answer: Tarnby\nKelva Mills was founded by Orin Dace.\nOrin Dace was born in Tarnby.",
         )
@@ -92,7 +93,8 @@ def _best_answer_rules(answer: str, still_needed: str, note: str, example: str) 
         "- Then the notes, one per line: each fact of the section that answers the problem or is about a "
         f"name in the problem or in the notes, in a few words{note}, and the notes of the previous "
         "memory that still matter.\n"
-        f"- Last, while the problem needs a fact the notes do not give yet, a line {still_needed} naming it.\n"
+        f"- Last, while the problem needs a fact the notes do not give yet, a line {still_needed} "
+        "naming it.\n"
         "- If the section contradicts a note, or shows that a note is about something other than what the "
         "problem asks, correct or remove that note.\n"
         "- Leave out everything else. Never invent a fact.\n\n"
@@ -129,7 +131,8 @@ BEST_ANSWER_FIRST = {
             "`Answer: ...`",
             "`Still needed: ...`",
             "",
-            "Answer: Orin Dace\nKelva Mills was founded by Orin Dace.\nStill needed: where Orin Dace was born\n\n"
+            "Answer: Orin Dace\nKelva Mills was founded by Orin Dace.\n"
+            "Still needed: where Orin Dace was born\n\n"
             "and after a later section that says Orin Dace was born in Tarnby:\n"
             "Answer: Tarnby\nKelva Mills was founded by Orin Dace.\nOrin Dace was born in Tarnby.",
         )
@@ -152,7 +155,8 @@ def _evidence_rules(answer: str, evidence: str, example: str) -> str:
         "keep the section's.\n"
         "- Nothing else. Never invent a fact.\n\n"
         'Example, for the problem "In which town was the founder of Kelva Mills born?" after sections '
-        f"that say Kelva Mills was founded by Orin Dace, and that Orin Dace was born in Tarnby:\n{example}\n\n"
+        "that say Kelva Mills was founded by Orin Dace, and that Orin Dace was born in Tarnby:\n"
+        f"{example}\n\n"
     )
 
 
@@ -179,7 +183,8 @@ EVIDENCE_FIRST = {
         + _evidence_rules(
             "`Answer: ...`",
             "one sentence per line",
-            "Answer: Tarnby\nKelva Mills was founded in 1871 by Orin Dace.\nOrin Dace was born in Tarnby, a fishing town.",
+            "Answer: Tarnby\nKelva Mills was founded in 1871 by Orin Dace.\n"
+            "Orin Dace was born in Tarnby, a fishing town.",
         )
         + "Updated memory:",
     ),

@@ -209,7 +209,6 @@ class TraceWriter:
         return recorder.folder
 
 
-
 class RunRecorder:
     """Saves one question as it runs: drafts as they finish (`add_step`), then the whole trace."""
 

@@ -98,4 +98,3 @@ def read_results(run_dir: str | Path) -> list[ResultRecord]:
 def read_drafts(run_dir: str | Path) -> list[DraftRecord]:
     """The run's finished drafts, the last one of each question × mode."""
     return store.read_latest(Path(run_dir) / DRAFTS_FILE, DraftRecord)
-

@@ -112,7 +112,7 @@ async def rollout(
         return result
     qa_reward = ANSWER_REWARDS[config.reward]
     try:
-        # The agent made one drafting call per chunk (and a headline call, if the model asks), then the answer.
+        # One drafting call per chunk (and the headline call, if the model asks for one), then the answer.
         drafts = len(trace.steps)
         if len(recorder.calls) != drafts + 1:
             calls = len(recorder.calls)
