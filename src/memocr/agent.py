@@ -564,7 +564,10 @@ def _with_model_prompts(mode: Mode, model: ChatModel) -> Mode:
     return dataclasses.replace(
         mode,
         draft_prompt=suggested.get(mode.draft_prompt.name, mode.draft_prompt),
-        headline_prompt=suggested.get(headline_key(mode.draft_prompt.name)),
+        # An HTML memory has no Markdown heading to lead with: its modes never get a headline turn.
+        headline_prompt=None
+        if mode.input_format == "html"
+        else suggested.get(headline_key(mode.draft_prompt.name)),
         answer_prompt=suggested.get(mode.answer_prompt.name, mode.answer_prompt),
     )
 
