@@ -40,3 +40,14 @@ def test_in_a_text_memory_the_answer_is_the_first_line():
         with_headline("Looking for: x\nnotes", "Tarnby", markdown=False)
         == "Answer: Tarnby\nLooking for: x\nnotes"
     )
+
+
+def test_the_report_names_the_headline_turn_apart_from_the_chunks():
+    from memocr.report.html import _step_info
+
+    assert _step_info({"chunk_index": 1, "completion_tokens": 40, "seconds": 2.0}) == (
+        "chunk 1, 40 tokens written, 2.0 s"
+    )
+    assert _step_info({"chunk_index": 2, "completion_tokens": 5, "headline": True}) == (
+        "headline turn, 5 tokens written"
+    )

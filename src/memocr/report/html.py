@@ -238,7 +238,8 @@ def _folders(question: Question, mode: str) -> list[str]:
 
 
 def _step_info(step: dict) -> str:
-    info = f"chunk {step.get('chunk_index', '?')}, {step.get('completion_tokens', '?')} tokens written"
+    turn = "headline turn" if step.get("headline") else f"chunk {step.get('chunk_index', '?')}"
+    info = f"{turn}, {step.get('completion_tokens', '?')} tokens written"
     seconds = step.get("seconds")
     return info + (f", {seconds:.1f} s" if isinstance(seconds, int | float) else "")
 
