@@ -30,6 +30,24 @@ TEXT_BLOCKS = (
 )
 
 
+def _drafting_pair(markdown_intro: str, markdown_rules: str, text_intro: str, text_rules: str):
+    """A candidate's drafting prompts for the visual and the text mode (the method's blocks, then rules)."""
+    return {
+        "draft-markdown-layout": PromptTemplate(
+            "draft-markdown-layout-brief",
+            3,
+            f"{prompts._DRAFT_OPENING}\n\n{prompts._DRAFT_BLOCKS}\n\n{markdown_intro}"
+            + markdown_rules
+            + "The updated memory, in Markdown:",
+        ),
+        "draft-text": PromptTemplate(
+            "draft-text-brief",
+            3,
+            f"{prompts._DRAFT_OPENING}\n\n{TEXT_BLOCKS}{text_intro}" + text_rules + "Updated memory:",
+        ),
+    }
+
+
 def _answer_first_rules(answer: str, looking_for: str, note: str, example: str) -> str:
     return (
         f"- The first line is {answer}: the answer to the problem in a few words, as a note states it, "
@@ -47,42 +65,29 @@ def _answer_first_rules(answer: str, looking_for: str, note: str, example: str) 
     )
 
 
-ANSWER_FIRST = {
-    "draft-markdown-layout": PromptTemplate(
-        "draft-markdown-layout-brief",
-        3,
-        f"{prompts._DRAFT_OPENING}\n\n{prompts._DRAFT_BLOCKS}\n\n"
-        "Write the updated memory as short notes in Markdown:\n"
-        + _answer_first_rules(
-            "a heading `# Answer: ...`",
-            "`Looking for: ...`",
-            ", with names, places and years in bold",
-            "# Answer: not found yet\nLooking for: where **Orin Dace** was born\n"
-            "- **Kelva Mills** was founded by **Orin Dace**.\n\n"
-            "and after a later section that says Orin Dace was born in Tarnby:\n"
-            "# Answer: Tarnby\n- **Kelva Mills** was founded by **Orin Dace**.\n"
-            "- **Orin Dace** was born in **Tarnby**.",
-        )
-        + "The updated memory, in Markdown:",
+ANSWER_FIRST = _drafting_pair(
+    "Write the updated memory as short notes in Markdown:\n",
+    _answer_first_rules(
+        "a heading `# Answer: ...`",
+        "`Looking for: ...`",
+        ", with names, places and years in bold",
+        "# Answer: not found yet\nLooking for: where **Orin Dace** was born\n"
+        "- **Kelva Mills** was founded by **Orin Dace**.\n\n"
+        "and after a later section that says Orin Dace was born in Tarnby:\n"
+        "# Answer: Tarnby\n- **Kelva Mills** was founded by **Orin Dace**.\n"
+        "- **Orin Dace** was born in **Tarnby**.",
     ),
-    "draft-text": PromptTemplate(
-        "draft-text-brief",
-        3,
-        f"{prompts._DRAFT_OPENING}\n\n"
-        + TEXT_BLOCKS
-        + "Write the updated memory as short plain sentences:\n"
-        + _answer_first_rules(
-            "`Answer: ...`",
-            "`Looking for: ...`",
-            "",
-            "Answer: not found yet\nLooking for: where Orin Dace was born\n"
-            "Kelva Mills was founded by Orin Dace.\n\n"
-            "and after a later section that says Orin Dace was born in Tarnby:\n"
-            "Answer: Tarnby\nKelva Mills was founded by Orin Dace.\nOrin Dace was born in Tarnby.",
-        )
-        + "Updated memory:",
+    "Write the updated memory as short plain sentences:\n",
+    _answer_first_rules(
+        "`Answer: ...`",
+        "`Looking for: ...`",
+        "",
+        "Answer: not found yet\nLooking for: where Orin Dace was born\n"
+        "Kelva Mills was founded by Orin Dace.\n\n"
+        "and after a later section that says Orin Dace was born in Tarnby:\n"
+        "Answer: Tarnby\nKelva Mills was founded by Orin Dace.\nOrin Dace was born in Tarnby.",
     ),
-}
+)
 
 
 def _best_answer_rules(answer: str, still_needed: str, note: str, example: str) -> str:
@@ -103,42 +108,29 @@ def _best_answer_rules(answer: str, still_needed: str, note: str, example: str) 
     )
 
 
-BEST_ANSWER_FIRST = {
-    "draft-markdown-layout": PromptTemplate(
-        "draft-markdown-layout-brief",
-        3,
-        f"{prompts._DRAFT_OPENING}\n\n{prompts._DRAFT_BLOCKS}\n\n"
-        "Write the updated memory as short notes in Markdown:\n"
-        + _best_answer_rules(
-            "a heading `# Answer: ...`",
-            "`Still needed: ...`",
-            ", with names, places and years in bold",
-            "# Answer: Orin Dace\n- **Kelva Mills** was founded by **Orin Dace**.\n"
-            "Still needed: where **Orin Dace** was born\n\n"
-            "and after a later section that says Orin Dace was born in Tarnby:\n"
-            "# Answer: Tarnby\n- **Kelva Mills** was founded by **Orin Dace**.\n"
-            "- **Orin Dace** was born in **Tarnby**.",
-        )
-        + "The updated memory, in Markdown:",
+BEST_ANSWER_FIRST = _drafting_pair(
+    "Write the updated memory as short notes in Markdown:\n",
+    _best_answer_rules(
+        "a heading `# Answer: ...`",
+        "`Still needed: ...`",
+        ", with names, places and years in bold",
+        "# Answer: Orin Dace\n- **Kelva Mills** was founded by **Orin Dace**.\n"
+        "Still needed: where **Orin Dace** was born\n\n"
+        "and after a later section that says Orin Dace was born in Tarnby:\n"
+        "# Answer: Tarnby\n- **Kelva Mills** was founded by **Orin Dace**.\n"
+        "- **Orin Dace** was born in **Tarnby**.",
     ),
-    "draft-text": PromptTemplate(
-        "draft-text-brief",
-        3,
-        f"{prompts._DRAFT_OPENING}\n\n"
-        + TEXT_BLOCKS
-        + "Write the updated memory as short plain sentences:\n"
-        + _best_answer_rules(
-            "`Answer: ...`",
-            "`Still needed: ...`",
-            "",
-            "Answer: Orin Dace\nKelva Mills was founded by Orin Dace.\n"
-            "Still needed: where Orin Dace was born\n\n"
-            "and after a later section that says Orin Dace was born in Tarnby:\n"
-            "Answer: Tarnby\nKelva Mills was founded by Orin Dace.\nOrin Dace was born in Tarnby.",
-        )
-        + "Updated memory:",
+    "Write the updated memory as short plain sentences:\n",
+    _best_answer_rules(
+        "`Answer: ...`",
+        "`Still needed: ...`",
+        "",
+        "Answer: Orin Dace\nKelva Mills was founded by Orin Dace.\n"
+        "Still needed: where Orin Dace was born\n\n"
+        "and after a later section that says Orin Dace was born in Tarnby:\n"
+        "Answer: Tarnby\nKelva Mills was founded by Orin Dace.\nOrin Dace was born in Tarnby.",
     ),
-}
+)
 
 
 def _evidence_rules(answer: str, evidence: str, example: str) -> str:
@@ -160,35 +152,22 @@ def _evidence_rules(answer: str, evidence: str, example: str) -> str:
     )
 
 
-EVIDENCE_FIRST = {
-    "draft-markdown-layout": PromptTemplate(
-        "draft-markdown-layout-brief",
-        3,
-        f"{prompts._DRAFT_OPENING}\n\n{prompts._DRAFT_BLOCKS}\n\n"
-        "Write the updated memory in Markdown:\n"
-        + _evidence_rules(
-            "a heading `# Answer: ...`",
-            "one sentence per line starting with `- `, names, places and years in bold",
-            "# Answer: Tarnby\n- **Kelva Mills** was founded in 1871 by **Orin Dace**.\n"
-            "- **Orin Dace** was born in **Tarnby**, a fishing town.",
-        )
-        + "The updated memory, in Markdown:",
+EVIDENCE_FIRST = _drafting_pair(
+    "Write the updated memory in Markdown:\n",
+    _evidence_rules(
+        "a heading `# Answer: ...`",
+        "one sentence per line starting with `- `, names, places and years in bold",
+        "# Answer: Tarnby\n- **Kelva Mills** was founded in 1871 by **Orin Dace**.\n"
+        "- **Orin Dace** was born in **Tarnby**, a fishing town.",
     ),
-    "draft-text": PromptTemplate(
-        "draft-text-brief",
-        3,
-        f"{prompts._DRAFT_OPENING}\n\n"
-        + TEXT_BLOCKS
-        + "Write the updated memory as plain text:\n"
-        + _evidence_rules(
-            "`Answer: ...`",
-            "one sentence per line",
-            "Answer: Tarnby\nKelva Mills was founded in 1871 by Orin Dace.\n"
-            "Orin Dace was born in Tarnby, a fishing town.",
-        )
-        + "Updated memory:",
+    "Write the updated memory as plain text:\n",
+    _evidence_rules(
+        "`Answer: ...`",
+        "one sentence per line",
+        "Answer: Tarnby\nKelva Mills was founded in 1871 by Orin Dace.\n"
+        "Orin Dace was born in Tarnby, a fishing town.",
     ),
-}
+)
 
 
 _EXTRACT = (
