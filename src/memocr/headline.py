@@ -40,8 +40,8 @@ def headline_answer(reply: str) -> str | None:
 
 def reading_view(memory: str) -> str:
     """`memory` as a reader of its picture gets it: the words without heading marks, list bullets and
-    bold marks. The headline turn reads this view: shown the Markdown itself, a small model takes the
-    bold names for the answer."""
+    bold marks. The headline turn reads this view, so it answers from what the picture shows (on the 8
+    tuning memories measured, the raw Markdown gave the same headlines)."""
     return _MARKUP.sub("", memory)
 
 
