@@ -352,24 +352,22 @@ class MemoryAgent:
         run.timings["chunking"] = time.perf_counter() - clock
 
         run.stage = "drafting"
-        memory = INITIAL_MEMORY
-        for index, chunk in enumerate(chunks):
-            run.chunk_index = index
-            step = await self._draft(question.question, chunk, index, memory, sampling)
-            memory = step.memory
+        def keep(step: DraftStep) -> str:
             run.steps.append(step)
             if on_step is not None:
                 on_step(step)
+            return step.memory
+
+        memory = INITIAL_MEMORY
+        for index, chunk in enumerate(chunks):
+            run.chunk_index = index
+            memory = keep(await self._draft(question.question, chunk, index, memory, sampling))
             if progress is not None:
                 progress(index + 1, len(chunks))
         run.chunk_index = None
         if self.mode.headline_prompt is not None:
             headline_sampling = dataclasses.replace(sampling, max_tokens=run.plan.max_answer_tokens)
-            step = await self._headline(question.question, memory, len(chunks), headline_sampling)
-            memory = step.memory
-            run.steps.append(step)
-            if on_step is not None:
-                on_step(step)
+            memory = keep(await self._headline(question.question, memory, len(chunks), headline_sampling))
         run.timings["drafting"] = sum(step.seconds for step in run.steps)
         return memory
 
