@@ -70,6 +70,7 @@ from memocr.data.io import write_records
 from memocr.data.offline import build_offline
 from memocr.errors import MemocrError
 from memocr.metrics import extract_answer, f1, sub_exact_match
+from memocr.prompts import MARKDOWN_DRAFT_PROMPTS
 from memocr.train import heap
 from memocr.train.checkpoint import checkpoint_dir, checkpoints
 from memocr.train.config import TrainConfig
@@ -96,7 +97,8 @@ def arm_config(args: argparse.Namespace, arm: str, base: Path, data: Path, out: 
         reward="f1", n=args.n, batch_questions=args.batch_questions,
         mini_batch_questions=args.batch_questions, budget=args.budget, chunk_tokens=1000,
         max_memory_tokens=args.memory_tokens, max_answer_tokens=16, profile="full",
-        temperature=args.temperature, top_p=1.0, lr=args.lr, warmup_steps=0, kl_coef=args.kl_coef,
+        draft_prompt=args.draft_prompt, temperature=args.temperature, top_p=1.0, lr=args.lr,
+        warmup_steps=0, kl_coef=args.kl_coef,
         mixed_precision="bf16", micro_batch_tokens=4096, logprob_batch_tokens=4096,
         max_steps=args.steps, save_every=args.save_every, out=out, seed=args.seed, **ARMS[arm],
     )  # fmt: skip
@@ -169,7 +171,7 @@ def evaluate(model_dir: Path, mode: str, records: list, args: argparse.Namespace
     generation = BatchedGeneration(base, calls)
     settings = AgentSettings(
         mode=mode, chunk_tokens=1000, max_memory_tokens=args.memory_tokens, max_answer_tokens=16,
-        temperature=args.eval_temperature, top_p=1.0, profile="full",
+        draft_prompt=args.draft_prompt, temperature=args.eval_temperature, top_p=1.0, profile="full",
     )  # fmt: skip
     questions = [
         (record, Question(record.context, record.input, f"{record.id}#{k}", record.answers,
@@ -349,6 +351,12 @@ def main() -> int:
     parser.add_argument("--batch-questions", type=int, default=2)
     parser.add_argument("--budget", type=int, default=64, help="T_std training budget (visual tokens)")
     parser.add_argument("--memory-tokens", type=int, default=64, help="cap on each memory draft")
+    parser.add_argument(
+        "--draft-prompt",
+        default="draft-markdown-lead",
+        choices=MARKDOWN_DRAFT_PROMPTS,
+        help="drafting prompt of the image arms (the text arm keeps the text memory's own)",
+    )
     parser.add_argument("--temperature", type=float, default=0.7, help="rollout sampling temperature")
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--kl-coef", type=float, default=0.001)

@@ -8,9 +8,11 @@ from types import MappingProxyType
 
 from memocr.agent import AgentSettings, MemoryAgent, Question
 from memocr.prompts import (
+    ANSWER_FROM_IMAGE_BRIEF,
     ANSWER_FROM_TEXT,
     ANSWER_FROM_TEXT_BRIEF,
     BRIEF_PROMPTS,
+    DRAFT_MARKDOWN_LEAD,
     DRAFT_TEXT,
     DRAFT_TEXT_BRIEF,
     HEADLINE_BRIEF,
@@ -83,6 +85,22 @@ def test_without_suggestions_the_standard_prompts_are_sent_alone():
     trace = run(model)
     assert trace.prompts == {"draft": DRAFT_TEXT.id, "answer": ANSWER_FROM_TEXT.id}
     assert all([m["role"] for m in messages] == ["user"] for messages in model.messages)
+
+
+def test_a_draft_prompt_setting_replaces_the_drafting_prompt_of_markdown_modes_only():
+    model = RecordingModel(reply)
+    model.suggested_prompts = MappingProxyType(BRIEF_PROMPTS)
+    settings = AgentSettings(mode="visual", draft_prompt="draft-markdown-lead")
+    visual = MemoryAgent(model, settings, renderer=object())  # type: ignore[arg-type]  # never used here
+    # The setting wins over the model's suggestion for drafting; the other turns keep the suggestions.
+    assert visual.mode.draft_prompt is DRAFT_MARKDOWN_LEAD
+    assert visual.mode.answer_prompt is ANSWER_FROM_IMAGE_BRIEF
+    # A text memory has no Markdown to lay out: its drafting prompt stays the model's.
+    trace = run(model, draft_prompt="draft-markdown-lead")
+    assert trace.prompts["draft"] == DRAFT_TEXT_BRIEF.id
+    assert all(
+        "Start with a line `Looking for: ...`" in m[-1]["content"][0]["text"] for m in model.messages[:3]
+    )
 
 
 HEADLINE = PromptTemplate(

@@ -30,6 +30,7 @@ GIVEN = {
     "temperature": 0.5,
     "top_p": 0.9,
     "seed": 7,
+    "draft_prompt": "draft-markdown-lead",
     "profile": "wide",
 }
 

@@ -34,6 +34,7 @@ from memocr.prompts import (
     DRAFT_MARKDOWN_PLAIN,
     DRAFT_TEXT,
     INITIAL_MEMORY,
+    MARKDOWN_DRAFT_PROMPTS,
     PromptTemplate,
     headline_key,
 )
@@ -104,6 +105,15 @@ class ReadSettings:
     seed: int | None = field(
         default=0,
         metadata={"help": "base seed: each question samples with its own, derived from it and the question"},
+    )
+    draft_prompt: str | None = field(
+        default=None,
+        metadata={
+            "help": "drafting prompt of the Markdown modes (visual, visual-plain), by name (default: the "
+            "mode's own, or the one the model suggests); draft-markdown-lead asks for the likeliest "
+            "answer as the first heading, for small models that write none",
+            "choices": MARKDOWN_DRAFT_PROMPTS,
+        },
     )
     profile: str = field(
         default=DEFAULT_PROFILE,
@@ -195,7 +205,7 @@ class MemoryAgent:
     ) -> None:
         self.model = model
         self.settings = settings or AgentSettings()
-        self.mode = _with_model_prompts(MODES[self.settings.mode], model)
+        self.mode = _with_model_prompts(MODES[self.settings.mode], model, self.settings.draft_prompt)
         if self.mode.input_format is not None and renderer is None:
             raise InputError(f"mode {self.mode.name!r} reads the memory as an image and needs a renderer")
         self.renderer = renderer
@@ -352,6 +362,7 @@ class MemoryAgent:
         run.timings["chunking"] = time.perf_counter() - clock
 
         run.stage = "drafting"
+
         def keep(step: DraftStep) -> str:
             run.steps.append(step)
             if on_step is not None:
@@ -556,12 +567,17 @@ class MemoryAgent:
         return _budget_answer(budget, completion, memory_tokens=shown_tokens)
 
 
-def _with_model_prompts(mode: Mode, model: ChatModel) -> Mode:
-    """`mode` with the prompt templates `model` suggests instead of the standard ones, if any."""
+def _with_model_prompts(mode: Mode, model: ChatModel, draft_prompt: str | None) -> Mode:
+    """`mode` with the prompt templates `model` suggests instead of the standard ones, if any, and a
+    Markdown mode with the drafting template named `draft_prompt`, if given."""
     suggested = model.suggested_prompts
+    if draft_prompt is not None and mode.input_format == "markdown":
+        chosen = MARKDOWN_DRAFT_PROMPTS[draft_prompt]
+    else:
+        chosen = suggested.get(mode.draft_prompt.name, mode.draft_prompt)
     return dataclasses.replace(
         mode,
-        draft_prompt=suggested.get(mode.draft_prompt.name, mode.draft_prompt),
+        draft_prompt=chosen,
         # An HTML memory has no Markdown heading to lead with: its modes never get a headline turn.
         headline_prompt=None
         if mode.input_format == "html"

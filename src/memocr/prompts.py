@@ -56,6 +56,22 @@ DRAFT_MARKDOWN_PLAIN = PromptTemplate(
     "The updated memory:",
 )
 
+# For small policies that write no heading under the general wording: SmolLM2-135M wrote one in 0 of 32
+# sampled drafts with DRAFT_MARKDOWN_LAYOUT and in 19 of 32 with this one (docs/training.md), so RL on
+# the rendered memory has headings to reward or not.
+DRAFT_MARKDOWN_LEAD = PromptTemplate(
+    "draft-markdown-lead",
+    1,
+    f"{_DRAFT_OPENING}\n\n{_DRAFT_BLOCKS}\n\n"
+    "Write the updated memory in Markdown. You will see it later only as a picture, possibly shrunk to a "
+    "few dozen pixels, so rank what you keep by layout: the fact most likely to answer the problem goes "
+    "first, as a heading (a line starting with `# `); other useful facts follow as short lines of "
+    "ordinary text.\n\n"
+    'Example, for the problem "Who founded Kelva Mills?" after a section that says Kelva Mills was founded '
+    "by Orin Dace in 1871:\n# Kelva Mills was founded by Orin Dace\nKelva Mills opened in 1871.\n\n"
+    "The updated memory, in Markdown:",
+)
+
 DRAFT_HTML = PromptTemplate(
     "draft-html",
     1,
@@ -192,6 +208,18 @@ HEADLINE_BRIEF = PromptTemplate(
     "<problem>\n{question}\n</problem>\n\n"
     "Your answer:",
 )
+
+
+# The drafting templates a Markdown mode can be told to use instead of its own (setting draft_prompt).
+MARKDOWN_DRAFT_PROMPTS = {
+    template.name: template
+    for template in (
+        DRAFT_MARKDOWN_LAYOUT,
+        DRAFT_MARKDOWN_PLAIN,
+        DRAFT_MARKDOWN_LAYOUT_BRIEF,
+        DRAFT_MARKDOWN_LEAD,
+    )
+}
 
 
 def headline_key(name: str) -> str:
