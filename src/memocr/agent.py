@@ -472,16 +472,7 @@ class MemoryAgent:
     ) -> DraftStep:
         prompt = self.mode.draft_prompt.format(question=question, chunk=chunk.text, memory=memory)
         completion = await self._chat({"type": "text", "text": prompt}, sampling=sampling)
-        return DraftStep(
-            chunk_index=index,
-            chunk_tokens=chunk.tokens,
-            memory=clean_memory(completion.text),
-            prompt_tokens=completion.usage.prompt_tokens,
-            completion_tokens=completion.usage.completion_tokens,
-            seconds=completion.seconds,
-            prefill_seconds=completion.prefill_seconds,
-            decode_seconds=completion.decode_seconds,
-        )
+        return _draft_step(completion, index, clean_memory(completion.text), chunk_tokens=chunk.tokens)
 
     async def _headline(self, question: str, memory: str, index: int, sampling: SamplingParams) -> DraftStep:
         """The closing turn (see `memocr.headline`): the memory led by the answer the model gives."""
@@ -491,17 +482,7 @@ class MemoryAgent:
         answer = headline_answer(completion.text)
         if answer is not None:
             memory = with_headline(memory, answer, markdown=self.mode.input_format == "markdown")
-        return DraftStep(
-            chunk_index=index,
-            chunk_tokens=0,
-            memory=memory,
-            prompt_tokens=completion.usage.prompt_tokens,
-            completion_tokens=completion.usage.completion_tokens,
-            seconds=completion.seconds,
-            prefill_seconds=completion.prefill_seconds,
-            decode_seconds=completion.decode_seconds,
-            headline=True,
-        )
+        return _draft_step(completion, index, memory, chunk_tokens=0, headline=True)
 
     async def _render(self, memory: str) -> RenderInfo:
         assert self.renderer is not None and self.mode.input_format is not None
@@ -626,6 +607,20 @@ def _trace_error(run: _Run, error: BaseException) -> TraceError:
         chunk_index=run.chunk_index if run.stage == "drafting" else None,
         budget=run.budget if run.stage == "answering" else None,
         traceback=None if isinstance(error, MemocrError) else "".join(traceback.format_exception(error)),
+    )
+
+
+def _draft_step(completion: Completion, index: int, memory: str, **details: Any) -> DraftStep:
+    """The fields every drafting turn records (a chunk's or the headline's), plus ``details``."""
+    return DraftStep(
+        chunk_index=index,
+        memory=memory,
+        prompt_tokens=completion.usage.prompt_tokens,
+        completion_tokens=completion.usage.completion_tokens,
+        seconds=completion.seconds,
+        prefill_seconds=completion.prefill_seconds,
+        decode_seconds=completion.decode_seconds,
+        **details,
     )
 
 
