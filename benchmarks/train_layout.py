@@ -46,7 +46,8 @@ objective over steps; sub-EM against budget before and after; gold share in head
 after). Each arm is a training run in OUT/arms/NAME (metrics.jsonl, checkpoints; only the newest two
 are kept, each about 2 GB with the optimizer state); evaluations are cached in OUT/eval. With
 ``--resume latest`` finished arms and evaluations are reused and an interrupted arm continues from its
-last checkpoint.
+last checkpoint; the settings a run started with are kept in OUT/settings.json, and a resume with other
+ones (only --arms and --threads may change) is refused.
 """
 
 from __future__ import annotations
@@ -326,6 +327,22 @@ def plot(curves: dict[str, list[dict]], evaluations: dict[str, dict], path: Path
     figure.savefig(path, dpi=110)
 
 
+SETTINGS_FILE = "settings.json"
+# What an interrupted run may change when it resumes; every other argument shapes its figures.
+RESUMABLE = {"out", "resume", "arms", "threads"}
+
+
+def settings_changed(path: Path, args: argparse.Namespace) -> list[str]:
+    """The arguments that differ from those the run in ``path``'s directory started with (which are
+    written there on its first start), as ``name: then -> now``."""
+    now = {k: v for k, v in vars(args).items() if k not in RESUMABLE}
+    if not path.is_file():
+        path.write_text(json.dumps(now, indent=1), encoding="utf-8")
+        return []
+    then = json.loads(path.read_text(encoding="utf-8"))
+    return [f"{k}: {then.get(k)!r} -> {v!r}" for k, v in now.items() if then.get(k) != v]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/train-layout"))
@@ -381,6 +398,11 @@ def main() -> int:
         print(f"{out} holds an earlier run: pass --resume latest, or another --out", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
+    changed = settings_changed(out / SETTINGS_FILE, args)
+    if changed:
+        print(f"{out} was started with other settings ({'; '.join(changed)}): rerun with those, or "
+              "use another --out", file=sys.stderr)  # fmt: skip
+        return 2
     started = time.perf_counter()
     base = out / "base-model"
     converted = convert_smollm2(base)
