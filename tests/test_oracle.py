@@ -126,6 +126,24 @@ def test_oracle_questions_from_drafts_and_dataset_records():
     assert [q.question_id for q in oracle_questions([record, other], limit=1)] == ["r1"]
 
 
+def test_a_paragraph_fact_is_cut_to_its_sentences_that_name_the_answer_and_a_bridging_fact_is_kept():
+    paragraph = (
+        "The line opened in 1804. Trains ran from Pen-y-darren to Abercynon. "
+        "The engine was built by Richard Trevithick in the United Kingdom. It weighed five tons."
+    )
+    bridge = "Saltgate Library was designed by Edda Vale."
+    record = QARecord(
+        id="s1", dataset="squad", input="Who built it?", answers=["Richard Trevithick"], context="",
+        num_docs=1, index=0, supporting_facts=[paragraph, bridge, "No sentence here names it. None at all."],
+    )  # fmt: skip
+    (question,) = oracle_questions([record])
+    assert question.evidence == [
+        "The engine was built by Richard Trevithick in the United Kingdom.",
+        bridge,
+        "No sentence here names it. None at all.",
+    ]
+
+
 @pytest.mark.parametrize(
     ("reply", "expected"),
     [

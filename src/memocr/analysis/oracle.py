@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import hashlib
 import random
+import re
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -134,11 +135,27 @@ def oracle_questions(drafts: Iterable, limit: int | None = None) -> list[OracleQ
             question_id=question_id,
             question=question,
             golds=list(golds),
-            evidence=[fact.strip() for fact in record.supporting_facts if fact.strip()],
+            evidence=_evidence(record.supporting_facts, golds),
         )
         if limit is not None and len(seen) >= limit:
             break
     return list(seen.values())
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+
+
+def _evidence(facts: Sequence[str], golds: Sequence[str]) -> list[str]:
+    """The evidence to place: each supporting fact, cut down to its sentences that name a gold
+    answer when it has several (a SQuAD fact is a whole paragraph, which as a heading would be the
+    size of the body). A fact of one sentence, or whose sentences name no gold answer, is kept whole:
+    a multi-hop question's bridging fact names no answer and is still needed."""
+    evidence = []
+    for fact in (fact.strip() for fact in facts):
+        sentences = _SENTENCE_END.split(fact)
+        naming = [sentence for sentence in sentences if _mentions_gold(sentence, golds)]
+        evidence.extend(naming if len(sentences) > 1 and naming else [fact] if fact else [])
+    return evidence
 
 
 def _mentions_gold(sentence: str, golds: Sequence[str]) -> bool:
