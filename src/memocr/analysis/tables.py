@@ -108,7 +108,8 @@ def oracle_section(
         "## Oracle: evidence in a top heading vs in body text",
         "",
         f"{questions} questions from {where}; model {model_spec}; every memory = the question's "
-        f"supporting facts + {settings.filler_sentences} filler sentences, evidence as a top `#` "
+        f"evidence (its supporting facts, a paragraph cut to the sentences that name the answer) + "
+        f"{settings.filler_sentences} filler sentences, evidence as a top `#` "
         f"heading or as the {settings.body_position} paragraph of the body (everything else identical).",
         "",
         oracle_markdown(cells, settings.budgets),
