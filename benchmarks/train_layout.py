@@ -355,7 +355,7 @@ def main() -> int:
         "--resume", choices=["latest"], help="reuse finished arms and evaluations, continue the rest"
     )
     parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {', '.join(ARMS)}")
-    parser.add_argument("--steps", type=int, default=20, help="training steps per arm (20: about 55 min here)")
+    parser.add_argument("--steps", type=int, default=20, help="steps per arm (20: about 55 min here)")
     parser.add_argument("--save-every", type=int, default=5, help="checkpoint every N steps (for --resume)")
     parser.add_argument("--seed", type=int, default=0, help="seed of rollouts and data order")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the offline questions")
