@@ -151,10 +151,9 @@ def _evidence(facts: Sequence[str], golds: Sequence[str]) -> list[str]:
     size of the body). A fact of one sentence, or whose sentences name no gold answer, is kept whole:
     a multi-hop question's bridging fact names no answer and is still needed."""
     evidence = []
-    for fact in (fact.strip() for fact in facts):
-        sentences = _SENTENCE_END.split(fact)
-        naming = [sentence for sentence in sentences if _mentions_gold(sentence, golds)]
-        evidence.extend(naming if len(sentences) > 1 and naming else [fact] if fact else [])
+    for fact in filter(None, (fact.strip() for fact in facts)):
+        naming = [sentence for sentence in _SENTENCE_END.split(fact) if _mentions_gold(sentence, golds)]
+        evidence.extend(naming or [fact])
     return evidence
 
 
