@@ -35,16 +35,16 @@ def placement(draft: str, answer: str) -> tuple[bool, bool, bool]:
 
 
 async def count(model, prompt_name: str, records: list, samples: int, seed: int) -> list[int]:
+    """[drafts, with a heading, answer in a heading, answer in the body only] over every sample."""
     template = MARKDOWN_DRAFT_PROMPTS[prompt_name]
-    totals = [0, 0, 0, 0]
+    flags = []
     for record in records:
         prompt = template.format(question=record.input, chunk=record.context, memory=INITIAL_MEMORY)
         for sample in range(samples):
             sampling = SamplingParams(max_tokens=64, temperature=0.7, seed=seed + sample)
             completion = await model.chat([{"role": "user", "content": prompt}], sampling)
-            flags = placement(completion.text, record.answers[0])
-            totals = [totals[0] + 1, *(t + f for t, f in zip(totals[1:], flags, strict=True))]
-    return totals
+            flags.append(placement(completion.text, record.answers[0]))
+    return [len(flags), *(sum(column) for column in zip(*flags, strict=True))] if flags else [0, 0, 0, 0]
 
 
 def main() -> int:

@@ -332,9 +332,9 @@ SETTINGS_FILE = "settings.json"
 RESUMABLE = {"out", "resume", "arms", "threads"}
 
 
-def settings_changed(path: Path, args: argparse.Namespace) -> list[str]:
-    """The arguments that differ from those the run in ``path``'s directory started with (which are
-    written there on its first start), as ``name: then -> now``."""
+def record_or_compare_settings(path: Path, args: argparse.Namespace) -> list[str]:
+    """On a run's first start, write its settings to ``path`` and return []; later, return the
+    arguments that differ from those written, as ``name: then -> now``."""
     now = {k: v for k, v in vars(args).items() if k not in RESUMABLE}
     if not path.is_file():
         path.write_text(json.dumps(now, indent=1), encoding="utf-8")
@@ -398,7 +398,7 @@ def main() -> int:
         print(f"{out} holds an earlier run: pass --resume latest, or another --out", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
-    changed = settings_changed(out / SETTINGS_FILE, args)
+    changed = record_or_compare_settings(out / SETTINGS_FILE, args)
     if changed:
         print(f"{out} was started with other settings ({'; '.join(changed)}): rerun with those, or "
               "use another --out", file=sys.stderr)  # fmt: skip
