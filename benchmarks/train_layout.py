@@ -47,7 +47,8 @@ after). Each arm is a training run in OUT/arms/NAME (metrics.jsonl, checkpoints;
 are kept, each about 2 GB with the optimizer state); evaluations are cached in OUT/eval. With
 ``--resume latest`` finished arms and evaluations are reused and an interrupted arm continues from its
 last checkpoint; the settings a run started with are kept in OUT/settings.json, and a resume with other
-ones (only --arms and --threads may change) is refused.
+ones (only --arms, --arm-steps and --threads may change) is refused. When time is short, ``--arm-steps
+no-aug-m=10`` trains an arm for fewer steps; its row is then named ``no-aug-m-10-steps``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import shutil
 import statistics
 import sys
@@ -91,6 +93,10 @@ QUICK = {
 }  # fmt: skip
 
 
+def arm_steps(args: argparse.Namespace, arm: str) -> int:
+    return args.arm_steps.get(arm, args.steps)
+
+
 def arm_config(args: argparse.Namespace, arm: str, base: Path, data: Path, out: Path) -> TrainConfig:
     rollouts = args.n * args.batch_questions
     return TrainConfig(
@@ -101,7 +107,7 @@ def arm_config(args: argparse.Namespace, arm: str, base: Path, data: Path, out: 
         draft_prompt=args.draft_prompt, temperature=args.temperature, top_p=1.0, lr=args.lr,
         warmup_steps=0, kl_coef=args.kl_coef,
         mixed_precision="bf16", micro_batch_tokens=4096, logprob_batch_tokens=4096,
-        max_steps=args.steps, save_every=args.save_every, out=out, seed=args.seed, **ARMS[arm],
+        max_steps=arm_steps(args, arm), save_every=args.save_every, out=out, seed=args.seed, **ARMS[arm],
     )  # fmt: skip
 
 
@@ -245,8 +251,8 @@ def format_step(arm: str, step: int, m: dict[str, Any]) -> str:
 
 
 def train_arm(args: argparse.Namespace, arm: str, base: Path, data: Path, out: Path) -> float:
-    """Train ``arm`` to ``args.steps`` (resuming its newest checkpoint if any); seconds spent."""
-    if checkpoint_dir(out, args.steps).is_dir():
+    """Train ``arm`` to its steps (resuming its newest checkpoint if any); seconds spent."""
+    if checkpoint_dir(out, arm_steps(args, arm)).is_dir():
         return 0.0
     config = arm_config(args, arm, base, data, out)
     if checkpoints(out):
@@ -302,7 +308,7 @@ def plot(curves: dict[str, list[dict]], evaluations: dict[str, dict], path: Path
     rewards.legend(fontsize=7)
     for label, result in evaluations.items():
         frozen = label.startswith("frozen")
-        arm = label.removeprefix("after:")
+        arm = re.sub(r"-\d+-steps$", "", label.removeprefix("after:"))
         summary = result["summary"]
         budgets.plot(
             range(len(BUDGETS)), [summary[f"sub_em@{b}"] for b in BUDGETS], "s--" if frozen else "o-",
@@ -329,7 +335,18 @@ def plot(curves: dict[str, list[dict]], evaluations: dict[str, dict], path: Path
 
 SETTINGS_FILE = "settings.json"
 # What an interrupted run may change when it resumes; every other argument shapes its figures.
-RESUMABLE = {"out", "resume", "arms", "threads"}
+RESUMABLE = {"out", "resume", "arms", "threads", "arm_steps"}
+
+
+def parse_arm_steps(text: str) -> dict[str, int]:
+    """``no-aug-m=10,text=10`` -> {"no-aug-m": 10, "text": 10}."""
+    steps: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        arm, _, value = item.partition("=")
+        if arm not in ARMS or not value.isdigit() or int(value) < 1:
+            raise argparse.ArgumentTypeError(f"{item!r}: expected ARM=STEPS, ARM one of {', '.join(ARMS)}")
+        steps[arm] = int(value)
+    return steps
 
 
 def record_or_compare_settings(path: Path, args: argparse.Namespace) -> list[str]:
@@ -356,6 +373,12 @@ def main() -> int:
     )
     parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {', '.join(ARMS)}")
     parser.add_argument("--steps", type=int, default=20, help="steps per arm (20: about 55 min here)")
+    parser.add_argument(
+        "--arm-steps",
+        type=parse_arm_steps,
+        default={},
+        help="fewer steps for some arms when time is short, e.g. no-aug-m=10,text=10 (named in their rows)",
+    )
     parser.add_argument("--save-every", type=int, default=5, help="checkpoint every N steps (for --resume)")
     parser.add_argument("--seed", type=int, default=0, help="seed of rollouts and data order")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the offline questions")
@@ -441,9 +464,10 @@ def main() -> int:
         train_seconds = train_arm(args, arm, base, data, run)
         clock = time.perf_counter()
         mode = "text" if ARMS[arm]["memory"] == "text" else "visual"
-        final = checkpoint_dir(run, args.steps)
-        evaluations[f"after:{arm}"] = cached_evaluation(
-            out / "eval" / f"{arm}.json", final, mode, held_out, args
+        steps = arm_steps(args, arm)
+        label = arm if steps == args.steps else f"{arm}-{steps}-steps"
+        evaluations[f"after:{label}"] = cached_evaluation(
+            out / "eval" / f"{label}.json", checkpoint_dir(run, steps), mode, held_out, args
         )
         timings[arm] = {"train_seconds": train_seconds, "eval_seconds": time.perf_counter() - clock}
 
