@@ -38,7 +38,10 @@ visual tokens (text arm: memory tokens). Accuracy is sub-EM (the paper's) and F1
 (the last box, else what follows "the answer is", else the whole reply; memocr's lenient rule). Where
 the evidence is in the final memories is measured as `memocr analyze` does (`memocr.analysis.density`):
 the share of gold-answer tokens present in the headings and in the body, evidence precision of each
-region, heading count, and crucial (heading) and detailed (body) tokens.
+region, heading count, and crucial (heading) and detailed (body) tokens. Two more say whether a
+memory survives the budget by its size rather than its headings: the picture's own size (the visual
+tokens it costs at the largest budget) and how much of what OCR read at 1024 tokens it still reads at
+16 (a character-level similarity, 0 to 1).
 
 Output: the per-step table (rewards per objective, loss, KL, seconds, peak and resident memory of the
 process), the before/after table, OUT/train_layout.json and OUT/train_layout.png (reward per
@@ -55,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import json
 import re
 import shutil
@@ -151,8 +155,21 @@ def _mean(values: list[Any]) -> float | None:
     return statistics.fmean(present) if present else None
 
 
+def ocr_kept(row: dict[str, Any], budget: int) -> float | None:
+    """How much of what OCR read at the largest budget it still reads at ``budget`` (0 to 1)."""
+    read = {b: row["budgets"].get(str(b), {}).get("ocr_text") for b in (BUDGETS[0], budget)}
+    if read[BUDGETS[0]] is None or read[budget] is None:
+        return None
+    return difflib.SequenceMatcher(None, read[BUDGETS[0]], read[budget], autojunk=False).ratio()
+
+
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {"answers": len(rows), "failed": sum(r["error"] is not None for r in rows)}
+    # The memory picture's own size (the tokens it costs at the largest budget) and how legible it
+    # stays at the smallest: a policy can keep its answer readable by writing a smaller picture.
+    largest = [r["budgets"].get(str(BUDGETS[0]), {}).get("visual_tokens") for r in rows]
+    summary["picture_tokens"] = _mean(largest)
+    summary[f"ocr_kept@{BUDGETS[-1]}"] = _mean([ocr_kept(r, BUDGETS[-1]) for r in rows])
     for budget in BUDGETS:
         for metric in ("sub_em", "f1"):
             values = [r["budgets"].get(str(budget), {}).get(metric, 0.0) for r in rows]
@@ -205,7 +222,9 @@ def cached_evaluation(
     path: Path, model_dir: Path, mode: str, records: list, args: argparse.Namespace
 ) -> dict:
     if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
+        result = json.loads(path.read_text(encoding="utf-8"))
+        result["summary"] = summarize(result["rows"])  # measures added since it was written
+        return result
     result = evaluate(model_dir, mode, records, args)
     heap.release()  # the evaluated model's weights and activations
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -268,7 +287,8 @@ def train_arm(args: argparse.Namespace, arm: str, base: Path, data: Path, out: P
 
 TABLE_HEADER = (
     f"{'model':<16} {'memory':<6} {'sub-EM 1024/64/16':>18} {'F1 1024/64/16':>15} "
-    f"{'gold head/body':>14} {'evid prec h/b':>13} {'heads':>5} {'tok h/b':>9}"
+    f"{'gold head/body':>14} {'evid prec h/b':>13} {'heads':>5} {'tok h/b':>9} {'pic tok':>7} "
+    f"{'OCR kept@16':>11}"
 )
 
 
@@ -283,7 +303,8 @@ def format_summary(label: str, mode: str, s: dict[str, Any]) -> str:
         f"{label:<16} {mode:<6} {trio('sub_em'):>18} {trio('f1'):>15} "
         f"{pair('gold_in_headings', 'gold_in_body'):>14} "
         f"{pair('crucial_precision', 'detailed_precision'):>13} "
-        f"{_num(s.get('headings'), '.1f', 5)} {pair('crucial_tokens', 'detailed_tokens', '.0f'):>9}"
+        f"{_num(s.get('headings'), '.1f', 5)} {pair('crucial_tokens', 'detailed_tokens', '.0f'):>9} "
+        f"{_num(s.get('picture_tokens'), '.0f', 7)} {_num(s.get(f'ocr_kept@{BUDGETS[-1]}'), '.2f', 11)}"
     )
 
 
