@@ -218,6 +218,25 @@ def _headline_after(template: PromptTemplate) -> dict[str, PromptTemplate]:
     return {prompts.headline_key(name): template for name in ("draft-markdown-layout", "draft-text")}
 
 
+# The Markdown memory drafted by the text memory's prompt (blocks in its order, its rules, plain
+# sentences without bold) with only the two marker lines as headings. On squad-test the Markdown notes
+# held the gold answer less often than the text notes (docs/models.md).
+PLAIN_NOTES = {
+    "draft-markdown-layout": PromptTemplate(
+        "draft-markdown-layout-brief",
+        3,
+        f"{prompts._DRAFT_OPENING}\n\n{TEXT_BLOCKS}"
+        "Write the updated memory as short plain sentences, in Markdown:\n"
+        + prompts._brief_rules(
+            "- Start with a heading `# Looking for: ...`",
+            "",
+            "a heading `# Answer: ...`",
+            "# Looking for: where Orin Dace was born\nKelva Mills was founded by Orin Dace.",
+        )
+        + "The updated memory, in Markdown:",
+    )
+}
+
 # Candidates measured against each other (docs/models.md); the adopted one is in memocr.prompts.
 VARIANTS: dict[str, dict[str, PromptTemplate]] = {
     "shipped": dict(prompts.BRIEF_PROMPTS),
@@ -228,6 +247,7 @@ VARIANTS: dict[str, dict[str, PromptTemplate]] = {
     "headline": {**BRIEF_V2, **_headline_after(BRIEF_V2["answer-text"])},
     "headline-extract": {**BRIEF_V2, **HEADLINE_EXTRACT, **_headline_after(ANSWER_TEXT_EXTRACT)},
     "headline-memory-first": {**BRIEF_V2, **_headline_after(prompts.HEADLINE_BRIEF)},
+    "plain-notes": {**prompts.BRIEF_PROMPTS, **PLAIN_NOTES},
 }
 
 
