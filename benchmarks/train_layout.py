@@ -46,8 +46,9 @@ tokens it costs at the largest budget) and how much of what OCR read at 1024 tok
 Output: the per-step table (rewards per objective, loss, KL, seconds, peak and resident memory of the
 process), the before/after table, OUT/train_layout.json and OUT/train_layout.png (reward per
 objective over steps; sub-EM against budget before and after; gold share in headings before and
-after). Each arm is a training run in OUT/arms/NAME (metrics.jsonl, checkpoints; only the newest two
-are kept, each about 2 GB with the optimizer state); evaluations are cached in OUT/eval. With
+after; the picture's size and what OCR still reads at 16 tokens). Each arm is a training run in
+OUT/arms/NAME (metrics.jsonl, checkpoints; only the newest two are kept, each about 2 GB with the
+optimizer state); evaluations are cached in OUT/eval. With
 ``--resume latest`` finished arms and evaluations are reused and an interrupted arm continues from its
 last checkpoint; the settings a run started with are kept in OUT/settings.json, and a resume with other
 ones (only --arms, --arm-steps and --threads may change) is refused. When time is short, ``--arm-steps
@@ -314,7 +315,7 @@ def plot(curves: dict[str, list[dict]], evaluations: dict[str, dict], path: Path
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (rewards, budgets, density) = plt.subplots(1, 3, figsize=(16, 4.5))
+    figure, (rewards, budgets, density, size) = plt.subplots(1, 4, figsize=(21, 4.5))
     colours = dict(zip(ARMS, ("C0", "C1", "C2", "C3"), strict=True))
     styles = {"std": "-", "aug_m": "--", "aug_q": ":"}
     for arm, rows in curves.items():
@@ -350,6 +351,15 @@ def plot(curves: dict[str, list[dict]], evaluations: dict[str, dict], path: Path
     density.set_ylabel("share of gold-answer tokens present")
     density.set_title("where the answer is in the final memory")
     density.legend(fontsize=7)
+    pictures = [evaluations[k]["summary"].get("picture_tokens") or 0.0 for k in labels]
+    size.bar(list(x), pictures, 0.5, color="C4")
+    size.set_xticks(list(x), labels, rotation=30, ha="right", fontsize=8)
+    size.set_ylabel(f"visual tokens of the memory picture at {BUDGETS[0]}")
+    size.set_title(f"picture size (label: share OCR still reads at {BUDGETS[-1]})")
+    for i, key in enumerate(labels):
+        kept = evaluations[key]["summary"].get(f"ocr_kept@{BUDGETS[-1]}")
+        if kept is not None:
+            size.annotate(f"{kept:.2f}", (i, pictures[i]), ha="center", va="bottom", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
