@@ -180,8 +180,11 @@ class LlamaCpp(ChatModel):
         params.model.path = str(path)
         params.n_ctx = n_ctx
         params.ctx_shift = False  # a full context is an error, not a reason to drop the oldest tokens
-        params.cpuparams.n_threads = threads
-        params.cpuparams_batch.n_threads = threads
+        for cpu in (params.cpuparams, params.cpuparams_batch):
+            cpu.n_threads = threads
+            # Idle threads sleep instead of spinning: beside other work (a test worker, a browser,
+            # a trainer) spinning threads take the cores that the thread they wait for needs.
+            cpu.poll = 0
         params.verbosity = -1  # llama.cpp logs every load and request on stderr otherwise
         started = time.perf_counter()
         try:
