@@ -403,7 +403,7 @@ def main() -> int:
         "--resume", choices=["latest"], help="reuse finished arms and evaluations, continue the rest"
     )
     parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {', '.join(ARMS)}")
-    parser.add_argument("--steps", type=int, default=20, help="steps per arm (20: about 55 min here)")
+    parser.add_argument("--steps", type=int, default=20, help="steps per arm (20: 17-47 min an arm here)")
     parser.add_argument(
         "--arm-steps",
         type=parse_arm_steps,
