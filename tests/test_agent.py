@@ -79,6 +79,22 @@ def test_one_drafting_pass_serves_every_budget_within_its_token_budget():
     assert trace.render is not None and trace.render.width > 0 and trace.render.clipped_px == 0
 
 
+def test_the_models_suggested_profile_is_used_unless_the_user_chose_one():
+    question = Question(DOCUMENT, "Which word is last?")
+    suggesting = ScriptedModel(drafting_reply)
+    suggesting.suggested_profile = "compact"
+    traces = [
+        run(answer_with_renderer(model, AgentSettings(chunk_tokens=50, profile=profile), question, [64]))
+        for model, profile in (
+            (suggesting, None),
+            (suggesting, "full"),
+            (ScriptedModel(drafting_reply), None),
+        )
+    ]
+    assert [trace.render.profile for trace in traces] == ["compact", "full", "full"]
+    assert traces[0].render.height < traces[1].render.height == traces[2].render.height  # smaller body text
+
+
 def test_text_mode_shows_the_first_b_tokens_of_the_memory_and_no_image():
     memory = " ".join(f"m{i}" for i in range(40))
     model = ScriptedModel(lambda prompt, images: memory if "<section>" in prompt else "\\boxed{m0}")

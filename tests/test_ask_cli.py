@@ -100,6 +100,7 @@ def test_default_embedded_tier_answers_the_shipped_document_question_from_the_im
         "system": "system-source-only@v1",
     }
     assert trace["final_memory"].startswith("# Answer: ")
+    assert trace["render"]["profile"] == "compact"  # the tier's suggestion: smaller body text
     (answer,) = trace["answers"]
     assert answer["answer"] == "Larch Crossing", (trace["final_memory"], answer["response"])
 
@@ -293,7 +294,7 @@ def test_without_flags_the_settings_fit_the_model_and_say_so(document, tmp_path,
 @pytest.mark.parametrize(
     ("yaml_text", "message"),
     [
-        ("profile: fulll\n", "profile (--profile) must be one of 'full', 'memocr-v1', got 'fulll'"),
+        ("profile: fulll\n", "profile (--profile) must be one of 'full', 'memocr-v1', 'compact'"),
         ("mode: pictures\n", "mode (--mode) must be one of 'visual'"),
         ("budget: [64, big]\n", "budget (--budget) must be a list of whole numbers"),
         ("chunk_tokens: 0\n", "chunk_tokens (--chunk-tokens) must be at least 1"),

@@ -71,6 +71,18 @@ def test_text_wraps_at_1152_px_in_both_profiles(renderer: Renderer) -> None:
         assert result.width == 1152
 
 
+def test_compact_draws_headings_as_full_and_body_text_at_three_quarters(renderer: Renderer) -> None:
+    heading = "# Answer: Larch Crossing"
+    body = "Edda Vale was born in the hill village of Larch Crossing."
+    full, compact = (renderer.render(heading, profile=name) for name in ("full", "compact"))
+    assert (compact.width, compact.height) == (full.width, full.height)
+    full, compact = (renderer.render(body, profile=name) for name in ("full", "compact"))
+    assert 0.7 < compact.width / full.width < 0.8  # 12-px text against 16-px
+    assert compact.height < full.height
+    paragraph = "word " * 2000
+    assert renderer.render(paragraph, profile="compact").width == 1152  # the same page width
+
+
 def test_height_cap_reports_what_it_cut(renderer: Renderer) -> None:
     capped = renderer.render(LONG, profile=replace(FULL, max_height=300))
     assert capped.height == 300

@@ -79,7 +79,7 @@ def test_modes_and_profiles_are_the_registries_names():
     with pytest.raises(ConfigError, match=r"mode \(--mode\) must be a list of values from 'visual', 'text'"):
         EvalConfig(mode=["visual", "pictures"])
     with pytest.raises(
-        ConfigError, match=r"profile \(--profile\) must be one of 'full', 'memocr-v1', 'wide'"
+        ConfigError, match=r"profile \(--profile\) must be one of 'full', 'memocr-v1', 'compact', 'wide'"
     ):
         TrainConfig(profile="pictures")
 

@@ -115,10 +115,11 @@ class ReadSettings:
             "choices": MARKDOWN_DRAFT_PROMPTS,
         },
     )
-    profile: str = field(
-        default=DEFAULT_PROFILE,
+    profile: str | None = field(
+        default=None,
         metadata={
-            "help": "render profile: full (whole memory) or memocr-v1 (released geometry, 1152x656 max)",
+            "help": "render profile: full (whole memory), compact (full with 12-px body text) or "
+            "memocr-v1 (released geometry, 1152x656 max) (default: the model's suggestion, else full)",
             "choices": PROFILES,
         },
     )
@@ -487,7 +488,9 @@ class MemoryAgent:
     async def _render(self, memory: str) -> RenderInfo:
         assert self.renderer is not None and self.mode.input_format is not None
         result = await self.renderer.render(
-            memory, profile=self.settings.profile, input_format=self.mode.input_format
+            memory,
+            profile=self.settings.profile or self.model.suggested_profile or DEFAULT_PROFILE,
+            input_format=self.mode.input_format,
         )
         return RenderInfo(
             profile=result.profile,

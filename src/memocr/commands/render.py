@@ -26,7 +26,8 @@ class RenderConfig:
     profile: str = field(
         default=DEFAULT_PROFILE,
         metadata={
-            "help": "full (whole memory) or memocr-v1 (released geometry, at most 1152x656)",
+            "help": "full (whole memory), compact (full with 12-px body text) or memocr-v1 (released "
+            "geometry, at most 1152x656)",
             "choices": PROFILES,
         },
     )

@@ -153,6 +153,9 @@ class ChatModel(ABC):
     # A system message that suits this model (e.g. small embedded models told to use only the given
     # text); the agent sends it before every turn and records its id in the trace. None: no system message.
     system_prompt: PromptTemplate | None = None
+    # The render profile (a `memocr.render.PROFILES` name) that suits this model's reading; the agent
+    # takes it where the user chose none. None: the default profile.
+    suggested_profile: str | None = None
     # Whether an image's visual tokens take room in the context (a VLM); readers that turn images into
     # text fit that text to the context themselves.
     image_tokens_in_context: bool = True

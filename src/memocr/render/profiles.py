@@ -136,7 +136,24 @@ FULL = RenderProfile(
     + _FULL_EXTRA_CSS,
 )
 
-PROFILES: dict[str, RenderProfile] = {profile.name: profile for profile in (FULL, MEMOCR_V1)}
+# Body text at 12 px under the headings' usual sizes: the memory's picture is about a quarter smaller,
+# so a small budget shrinks it less and its headings stay legible longer (for an OCR reader at 16 visual
+# tokens: the headline read right on 18 of 20 memories against 16 with `full`; docs/models.md).
+_COMPACT_CSS = (
+    "body { font-size: 12px; margin: 32px; padding: 32px; } "  # the margins of 16-px text: 1152-px lines
+    "h1 { font-size: 32px; } h2 { font-size: 24px; } h3 { font-size: 19px; }"
+)
+
+COMPACT = RenderProfile(
+    name="compact",
+    description=(
+        "`full` with 12-px body text under 32/24/19-px headings: the picture is smaller, so a small budget "
+        "keeps the headings larger. Suggested by the embedded quality tier."
+    ),
+    css=FULL.css + _COMPACT_CSS,
+)
+
+PROFILES: dict[str, RenderProfile] = {profile.name: profile for profile in (FULL, MEMOCR_V1, COMPACT)}
 DEFAULT_PROFILE = FULL.name
 
 

@@ -60,8 +60,9 @@ class ServeConfig:
 
     host: str = field(default="127.0.0.1", metadata={"help": "address to listen on"})
     port: int = field(default=9000, metadata={"help": "TCP port (the released server used 9000, HTML 9001)"})
-    profile: Literal["full", "memocr-v1"] = field(
-        default=DEFAULT_PROFILE, metadata={"help": "render profile used when a request names none"}
+    profile: str = field(
+        default=DEFAULT_PROFILE,
+        metadata={"help": "render profile used when a request names none", "choices": PROFILES},
     )
     input: Literal["markdown", "html"] = field(
         default="markdown",

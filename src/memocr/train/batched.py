@@ -80,6 +80,7 @@ class BatchedGeneration(ChatModel):
         self.name = base.name
         self.suggested_settings = base.suggested_settings
         self.suggested_prompts = base.suggested_prompts
+        self.suggested_profile = base.suggested_profile
         self.system_prompt = base.system_prompt
         self.image_tokens_in_context = base.image_tokens_in_context
         self._queue: list[_Request] = []

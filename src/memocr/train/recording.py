@@ -36,6 +36,7 @@ class RecordingModel(ChatModel):
         self.name = engine.name
         self.suggested_settings = engine.suggested_settings
         self.suggested_prompts = engine.suggested_prompts
+        self.suggested_profile = engine.suggested_profile
         self.system_prompt = engine.system_prompt
         self.image_tokens_in_context = engine.image_tokens_in_context
         self.calls: list[Call] = []
