@@ -335,8 +335,9 @@ def test_a_run_directory_started_before_the_settings_were_shared_still_resumes(t
     stored = (run / "config.yaml").read_text()
     assert "SECRET123" not in stored and "pw@" not in stored
     assert yaml.safe_load(stored)["model"] == "openai://127.0.0.1:8000/v1?model=m"
-    RunDirectory(
-        EvalConfig(model=spec.replace("SECRET123", "OTHER"), out=run)
-    ).open()  # a new key, same model
+    resumed = EvalConfig(model=spec.replace("SECRET123", "OTHER"), out=run)
+    RunDirectory(resumed).open()  # a new key, same model
+    # Started when the profile was always named: left unset now, it stays the directory's.
+    assert resumed.profile == "full" == yaml.safe_load((run / "config.yaml").read_text())["profile"]
     with pytest.raises(ConfigError, match=r"profile: 'full' → 'memocr-v1'"):
         RunDirectory(EvalConfig(model=spec, out=run, profile="memocr-v1")).open()

@@ -78,7 +78,13 @@ class RunDirectory:
         write_config(self.config, config_path)
 
     def _check_same_settings(self, config_path: Path) -> None:
+        """Refuse settings that differ from the directory's; a setting left unset (None: the model's
+        suggestion) takes the directory's value, so a run started with an explicit value, or before
+        the setting could be left to the model, resumes as it started."""
         earlier = without_secrets(EvalConfig, load_yaml(config_path))  # model specs compared redacted
+        for name in ANSWER_SETTINGS:
+            if earlier.get(name) is not None and getattr(self.config, name) is None:
+                setattr(self.config, name, earlier[name])
         now = to_dict(self.config)
         changed = [name for name in ANSWER_SETTINGS if name in earlier and earlier[name] != now[name]]
         if changed:
