@@ -21,7 +21,7 @@ import statistics
 
 from memocr.budget import fit_to_budget
 from memocr.data import flashrag, squad
-from memocr.metrics import normalize_answer
+from memocr.metrics import mentions_answer
 from memocr.models.ocr import read_image
 from memocr.render import PROFILES, Renderer
 
@@ -39,12 +39,6 @@ def memory(item: flashrag.Item) -> tuple[str, list[str]]:
     return f"# Answer: {answers[0]}\n\n**Looking for: {item.source.question}**\n\n{notes}\n", answers
 
 
-def holds(text: str, answers: list[str]) -> bool:
-    """Whether `text` holds a gold answer as whole words, after the paper's normalisation."""
-    words = f" {normalize_answer(text)} "
-    return any(normalize_answer(a) and f" {normalize_answer(a)} " in words for a in answers)
-
-
 def measure(profile: str, memories: list[tuple[str, list[str]]]) -> dict[str, float]:
     heading = dict.fromkeys(SMALL_BUDGETS, 0)
     body = 0
@@ -54,10 +48,10 @@ def measure(profile: str, memories: list[tuple[str, list[str]]]) -> dict[str, fl
             image = renderer.render(markdown).image
             sizes.append(image.size)
             lines = read_image(fit_to_budget(image, 1024)).splitlines()
-            body += holds("\n".join(lines[1:]), answers)
+            body += mentions_answer("\n".join(lines[1:]), answers)
             for budget in SMALL_BUDGETS:
                 first = (read_image(fit_to_budget(image, budget)).splitlines() or [""])[0]
-                heading[budget] += holds(HEADING_LABEL.sub("", first), answers)
+                heading[budget] += mentions_answer(HEADING_LABEL.sub("", first), answers)
     return {
         **{f"heading@{budget}": heading[budget] for budget in SMALL_BUDGETS},
         "body@1024": body,

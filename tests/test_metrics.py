@@ -16,6 +16,7 @@ from memocr.metrics import (
     exact_match,
     extract_answer,
     f1,
+    mentions_answer,
     normalize_answer,
     score,
     sub_exact_match,
@@ -258,3 +259,10 @@ def test_score_without_answer_is_all_zero(rule: str) -> None:
 def test_scores_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         score(r"\boxed{x}", ["x"]).em = 0.0  # type: ignore[misc]
+
+
+def test_mentions_answer_needs_whole_words_after_normalisation() -> None:
+    assert mentions_answer("Answer: the Sun, at noon.", ["sun"])
+    assert not mentions_answer("Answer: Sunday", ["Sun"])  # a word's prefix is not the word
+    assert not mentions_answer("Answer:Sun", ["Sun"])  # run together, as OCR reads small text
+    assert not mentions_answer("anything at all", ["", "the"])  # aliases that normalise to nothing

@@ -281,6 +281,12 @@ def _best(
     return max((pair_score(norm_pred, norm_gold) for norm_gold in norm_golds if norm_gold), default=0.0)
 
 
+def mentions_answer(text: str, golds: Sequence[str]) -> bool:
+    """Whether some gold alias occurs in ``text`` as whole words, both normalised (paper rule)."""
+    padded = f" {normalize_answer(text)} "
+    return any(f" {normalize_answer(gold)} " in padded for gold in golds if normalize_answer(gold))
+
+
 def exact_match(pred: str | None, golds: Sequence[str], scoring: str = "paper") -> float:
     """1.0 when the normalised prediction equals some normalised gold alias, else 0.0."""
     return _best(pred, golds, _em, scoring)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from memocr import store
 from memocr.errors import InputError
-from memocr.metrics import normalize_answer, score
+from memocr.metrics import mentions_answer, normalize_answer, score
 
 if TYPE_CHECKING:
     from memocr.agent import MemoryAgent
@@ -152,14 +152,9 @@ def _evidence(facts: Sequence[str], golds: Sequence[str]) -> list[str]:
     a multi-hop question's bridging fact names no answer and is still needed."""
     evidence = []
     for fact in filter(None, (fact.strip() for fact in facts)):
-        naming = [sentence for sentence in _SENTENCE_END.split(fact) if _mentions_gold(sentence, golds)]
+        naming = [sentence for sentence in _SENTENCE_END.split(fact) if mentions_answer(sentence, golds)]
         evidence.extend(naming or [fact])
     return evidence
-
-
-def _mentions_gold(sentence: str, golds: Sequence[str]) -> bool:
-    padded = f" {normalize_answer(sentence)} "
-    return any(f" {normalize_answer(gold)} " in padded for gold in golds if normalize_answer(gold))
 
 
 def choose_filler(
@@ -177,7 +172,7 @@ def choose_filler(
         if len(chosen) >= count:
             break
         normalized = normalize_answer(sentence)
-        if normalized in own or _mentions_gold(sentence, question.golds):
+        if normalized in own or mentions_answer(sentence, question.golds):
             continue
         if normalized in {normalize_answer(s) for s in chosen}:
             continue
@@ -339,7 +334,7 @@ def oracle_correct(response: str, golds: Sequence[str]) -> float:
     scores = score(response, golds)
     if scores.answer is not None:
         return scores.sub_em
-    return float(_mentions_gold(response, golds))
+    return float(mentions_answer(response, golds))
 
 
 def _blank_record(
@@ -370,7 +365,7 @@ def _scored(record: OracleRecord, answer: Any) -> OracleRecord:
     scores = score(answer.response, record.golds)
     legible = None
     if answer.ocr_text is not None:
-        legible = _mentions_gold(answer.ocr_text, record.golds)
+        legible = mentions_answer(answer.ocr_text, record.golds)
     return dataclasses.replace(
         record,
         response=answer.response,
