@@ -9,13 +9,15 @@ import pytest
 
 from memocr.agent import MODES
 from memocr.data.record import QARecord
+from memocr.prompts import SYSTEM_SOURCE_ONLY
 from memocr.render import AsyncRenderer
 from memocr.train.advantages import ObjectiveWeights
 from memocr.train.augment import degrade
 from memocr.train.config import TrainConfig
+from memocr.train.recording import RecordingModel
 from memocr.train.rollout import Rollout, assign_advantages, rollout, rollout_batch
 from memocr.train.turns import Turn
-from scripted_model import IdModel
+from scripted_model import IdModel, ScriptedModel
 
 MEMORY = "# Kelvaford\n\n**Orsa Thelwick** founded Velmora Glassworks in 1871 and was born in Kelvaford."
 DOCUMENT = " ".join(f"word{i}" for i in range(30))
@@ -106,3 +108,19 @@ def test_advantages_reach_each_turn_and_disabled_tasks_are_not_trained() -> None
     assert [t.advantage for t in turns[:5]] == pytest.approx([0.425, 0.425, 0.5, 0.35, 0.0])
     only_std = assign_advantages([good, bad], ObjectiveWeights(aug_m=0, aug_q=0), normalize_std=False)
     assert [t.kind for t in only_std] == ["draft", "draft", "std"] * 2
+
+
+def test_the_recording_wrapper_shows_the_wrapped_models_name_and_suggestions():
+    engine = ScriptedModel(lambda prompt, images: "x")
+    engine.suggested_settings = {"chunk_tokens": 7}
+    engine.suggested_profile = "compact"
+    engine.system_prompt = SYSTEM_SOURCE_ONLY
+    engine.image_tokens_in_context = False
+    recording = RecordingModel(engine)
+    assert (
+        recording.name,
+        dict(recording.suggested_settings),
+        recording.suggested_profile,
+        recording.system_prompt,
+        recording.image_tokens_in_context,
+    ) == (engine.name, {"chunk_tokens": 7}, "compact", SYSTEM_SOURCE_ONLY, False)

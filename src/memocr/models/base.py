@@ -249,3 +249,20 @@ def text_only(messages: list[Message], backend: str) -> list[dict[str, str]]:
             texts.append(part["text"])
         flat.append({"role": message["role"], "content": "".join(texts)})
     return flat
+
+
+# What a model that wraps another (a recorder, a batcher) shows the agent as its own.
+WRAPPED_TRAITS = (
+    "name",
+    "suggested_settings",
+    "suggested_prompts",
+    "suggested_profile",
+    "system_prompt",
+    "image_tokens_in_context",
+)
+
+
+def take_traits(wrapper: ChatModel, wrapped: ChatModel) -> None:
+    """Give `wrapper` the name, suggestions and image handling of the model it wraps."""
+    for trait in WRAPPED_TRAITS:
+        setattr(wrapper, trait, getattr(wrapped, trait))

@@ -30,6 +30,7 @@ from memocr.models.base import (
     Usage,
     context_overflow,
     message_images,
+    take_traits,
 )
 from memocr.train.loss import token_logprobs
 
@@ -77,12 +78,7 @@ class BatchedGeneration(ChatModel):
         self.base = base
         self.max_batch = max_batch
         self.gather_seconds = gather_seconds
-        self.name = base.name
-        self.suggested_settings = base.suggested_settings
-        self.suggested_prompts = base.suggested_prompts
-        self.suggested_profile = base.suggested_profile
-        self.system_prompt = base.system_prompt
-        self.image_tokens_in_context = base.image_tokens_in_context
+        take_traits(self, base)
         self._queue: list[_Request] = []
         self._worker: asyncio.Task | None = None
         self.batches: list[int] = []  # rows of each batch generated, for reports

@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from memocr.models.base import ChatModel, Completion, Message, SamplingParams, message_images
+from memocr.models.base import ChatModel, Completion, Message, SamplingParams, message_images, take_traits
 
 
 @dataclass
@@ -33,12 +33,7 @@ class RecordingModel(ChatModel):
 
     def __init__(self, engine: ChatModel) -> None:
         self.engine = engine
-        self.name = engine.name
-        self.suggested_settings = engine.suggested_settings
-        self.suggested_prompts = engine.suggested_prompts
-        self.suggested_profile = engine.suggested_profile
-        self.system_prompt = engine.system_prompt
-        self.image_tokens_in_context = engine.image_tokens_in_context
+        take_traits(self, engine)
         self.calls: list[Call] = []
 
     @property
