@@ -138,7 +138,8 @@ FULL = RenderProfile(
 
 # Body text at 12 px under the headings' usual sizes: the memory's picture is about a quarter smaller,
 # so a small budget shrinks it less and its headings stay legible longer (for an OCR reader at 16 visual
-# tokens: the headline read right on 18 of 20 memories against 16 with `full`; docs/models.md).
+# tokens: the answer heading read right on 30 of 32 memories against 21 with `full`;
+# benchmarks/headline_legibility.py, docs/models.md).
 _COMPACT_CSS = (
     "body { font-size: 12px; margin: 32px; padding: 32px; } "  # the margins of 16-px text: 1152-px lines
     "h1 { font-size: 32px; } h2 { font-size: 24px; } h3 { font-size: 19px; }"
