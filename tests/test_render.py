@@ -25,6 +25,7 @@ from memocr.errors import RenderError, RenderTimeout
 from memocr.render import FULL, AsyncRenderer, Renderer, RenderResult
 from memocr.render.converter import Conversion, MarkdownConverter
 from memocr.render.page import extract_html, layout_text, normalise_markdown
+from memocr.render.profiles import COMPACT
 from render_helpers import kill_chromium, mean_abs_diff, request_recorder
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
@@ -81,6 +82,11 @@ def test_compact_draws_headings_as_full_and_body_text_at_three_quarters(renderer
     assert compact.height < full.height
     paragraph = "word " * 2000
     assert renderer.render(paragraph, profile="compact").width == 1152  # the same page width
+    # Smaller text still fills the height cap before the layout window runs out, so nothing left out
+    # could have been seen.
+    for memory in ("- a\n" * 2000, "x" * 300_000):
+        cut = renderer.render(memory, profile="compact")
+        assert cut.omitted_chars > 0 and cut.content_height > cut.height == COMPACT.max_height
 
 
 def test_height_cap_reports_what_it_cut(renderer: Renderer) -> None:
