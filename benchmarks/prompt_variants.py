@@ -237,7 +237,78 @@ PLAIN_NOTES = {
     )
 }
 
+
 # Candidates measured against each other (docs/models.md); the adopted one is in memocr.prompts.
+def _skip_unrelated_rules(looking_for: str, note: str, answer: str, example: str) -> str:
+    return (
+        f"{looking_for} naming the fact the problem needs that the notes do not give yet.\n"
+        "- Then the notes, one per line: every note of the previous memory, and each fact the section "
+        "states about a name in the problem or a name in the notes (for example, where a person the notes "
+        f"name was born), in a few words{note}.\n"
+        "- Most sections are about other subjects. If this one says nothing about the names in the "
+        "problem or the notes, add nothing: write the previous memory unchanged.\n"
+        "- A note states only what the section says about the same subject; never join a fact about one "
+        "subject to a name of another. Never guess.\n"
+        f"- Last, only if a note states the answer to the problem, {answer}.\n\n"
+        'Example, for the problem "In which town was the founder of Kelva Mills born?" after a section '
+        f"that says Kelva Mills was founded by Orin Dace:\n{example}\n\n"
+        "The problem again: {question}\n\n"
+    )
+
+
+SKIP_UNRELATED = _drafting_pair(
+    "Write the updated memory as short notes in Markdown:\n",
+    _skip_unrelated_rules(
+        "- Start with a heading `# Looking for: ...`",
+        ", with names, places and years in bold",
+        "a heading `# Answer: ...`",
+        "# Looking for: where **Orin Dace** was born\n- **Kelva Mills** was founded by **Orin Dace**.",
+    ),
+    "Write the updated memory as short plain sentences:\n",
+    _skip_unrelated_rules(
+        "- Start with a line `Looking for: ...`",
+        "",
+        "a line `Answer: ...`",
+        "Looking for: where Orin Dace was born\nKelva Mills was founded by Orin Dace.",
+    ),
+)
+
+
+# The memory a headline turn wrote starts with `Answer: ...`; these answer prompts say so.
+_COPY_HEADLINE = (
+    "The memory's first line, `Answer: ...`, is the answer found while reading. Reply with the words of "
+    "that line exactly as they are written, unless a note under it shows they are wrong, inside "
+    "\\boxed{{}}, for example \\boxed{{Paris}}."
+)
+COPY_HEADLINE = {
+    "answer-image": PromptTemplate(
+        "answer-image-brief",
+        3,
+        "You are given a problem and, in the attached image, your memory of a long article. Answer the "
+        f"problem using only the memory. {_COPY_HEADLINE}\n\n<problem>\n{{question}}\n</problem>\n\n"
+        "Your answer:",
+    ),
+    "answer-text": PromptTemplate(
+        "answer-text-brief",
+        3,
+        "You are given a problem and your memory of a long article. Answer the problem using only the "
+        f"memory. {_COPY_HEADLINE}\n\n<problem>\n{{question}}\n</problem>\n\n<memory>\n{{memory}}\n"
+        "</memory>\n\nYour answer:",
+    ),
+}
+HEADLINE_PHRASE = PromptTemplate(
+    "headline-brief",
+    2,
+    "<memory>\n{memory}\n</memory>\n\n"
+    "You are given a problem and, above, your memory of a long article. Answer the problem using only "
+    "the memory. Reply with the answer alone, the few words of the memory that answer the problem, "
+    "copied as the memory writes them (a name, a number, a date or a short phrase), inside \\boxed{{}}, "
+    "for example \\boxed{{Paris}} or \\boxed{{the second largest}}.\n\n"
+    "<problem>\n{question}\n</problem>\n\n"
+    "Your answer:",
+)
+
+
 VARIANTS: dict[str, dict[str, PromptTemplate]] = {
     "shipped": dict(prompts.BRIEF_PROMPTS),
     "brief-v2": BRIEF_V2,
@@ -248,6 +319,13 @@ VARIANTS: dict[str, dict[str, PromptTemplate]] = {
     "headline-extract": {**BRIEF_V2, **HEADLINE_EXTRACT, **_headline_after(ANSWER_TEXT_EXTRACT)},
     "headline-memory-first": {**BRIEF_V2, **_headline_after(prompts.HEADLINE_BRIEF)},
     "plain-notes": {**prompts.BRIEF_PROMPTS, **PLAIN_NOTES},
+    "skip-unrelated": {**prompts.BRIEF_PROMPTS, **SKIP_UNRELATED},
+    "copy-headline": {**prompts.BRIEF_PROMPTS, **COPY_HEADLINE},
+    "copy-headline-phrase": {
+        **prompts.BRIEF_PROMPTS,
+        **COPY_HEADLINE,
+        **_headline_after(HEADLINE_PHRASE),
+    },
 }
 
 
