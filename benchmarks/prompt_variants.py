@@ -309,6 +309,25 @@ HEADLINE_PHRASE = PromptTemplate(
 )
 
 
+# The shipped Markdown drafting prompt with the blocks in the text prompt's order (the memory before the
+# section, so the section is the last thing read before writing), everything else unchanged.
+MEMORY_BEFORE_SECTION = {
+    "draft-markdown-layout": PromptTemplate(
+        "draft-markdown-layout-brief",
+        3,
+        f"{prompts._DRAFT_OPENING}\n\n{TEXT_BLOCKS}"
+        "Write the updated memory as short notes in Markdown:\n"
+        + prompts._brief_rules(
+            "- Start with a heading `# Looking for: ...`",
+            ", with names, places and years in bold",
+            "a heading `# Answer: ...`",
+            "# Looking for: where **Orin Dace** was born\n- **Kelva Mills** was founded by **Orin Dace**.",
+        )
+        + "The updated memory, in Markdown:",
+    ),
+}
+
+
 VARIANTS: dict[str, dict[str, PromptTemplate]] = {
     "shipped": dict(prompts.BRIEF_PROMPTS),
     "brief-v2": BRIEF_V2,
@@ -321,6 +340,7 @@ VARIANTS: dict[str, dict[str, PromptTemplate]] = {
     "plain-notes": {**prompts.BRIEF_PROMPTS, **PLAIN_NOTES},
     "skip-unrelated": {**prompts.BRIEF_PROMPTS, **SKIP_UNRELATED},
     "copy-headline": {**prompts.BRIEF_PROMPTS, **COPY_HEADLINE},
+    "memory-before-section": {**prompts.BRIEF_PROMPTS, **MEMORY_BEFORE_SECTION},
     "copy-headline-phrase": {
         **prompts.BRIEF_PROMPTS,
         **COPY_HEADLINE,
