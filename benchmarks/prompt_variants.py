@@ -238,7 +238,6 @@ PLAIN_NOTES = {
 }
 
 
-# Candidates measured against each other (docs/models.md); the adopted one is in memocr.prompts.
 def _skip_unrelated_rules(looking_for: str, note: str, answer: str, example: str) -> str:
     return (
         f"{looking_for} naming the fact the problem needs that the notes do not give yet.\n"
@@ -315,19 +314,12 @@ MEMORY_BEFORE_SECTION = {
     "draft-markdown-layout": PromptTemplate(
         "draft-markdown-layout-brief",
         3,
-        f"{prompts._DRAFT_OPENING}\n\n{TEXT_BLOCKS}"
-        "Write the updated memory as short notes in Markdown:\n"
-        + prompts._brief_rules(
-            "- Start with a heading `# Looking for: ...`",
-            ", with names, places and years in bold",
-            "a heading `# Answer: ...`",
-            "# Looking for: where **Orin Dace** was born\n- **Kelva Mills** was founded by **Orin Dace**.",
-        )
-        + "The updated memory, in Markdown:",
+        prompts.DRAFT_MARKDOWN_LAYOUT_BRIEF.text.replace(prompts._DRAFT_BLOCKS, TEXT_BLOCKS.rstrip("\n")),
     ),
 }
 
 
+# Candidates measured against each other (docs/models.md); the adopted one is in memocr.prompts.
 VARIANTS: dict[str, dict[str, PromptTemplate]] = {
     "shipped": dict(prompts.BRIEF_PROMPTS),
     "brief-v2": BRIEF_V2,
