@@ -76,7 +76,7 @@ def test_tiny_embedded_tier_answers_at_every_budget_and_writes_the_trace(documen
 @pytest.mark.slow
 @pytest.mark.model
 @pytest.mark.all_cores
-@pytest.mark.timeout(1800)  # about 3 minutes on an idle 2-core machine, far more beside other work
+@pytest.mark.timeout(1800)  # about 3 minutes with the machine to itself (all_cores); far more on a shared one
 def test_default_embedded_tier_answers_the_shipped_document_question_from_the_image(tmp_path):
     """The README's demo: the quality tier (Qwen2.5-Coder-1.5B, joined from its chunk wheels on first
     use), with the settings and prompts it suggests, reads the shipped 7,566-token document in four
